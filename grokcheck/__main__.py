@@ -1,0 +1,3 @@
+from grokcheck.cli import main
+
+main()

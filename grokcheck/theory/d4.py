@@ -1,0 +1,362 @@
+"""Theorem D.4 (Appendix D.1, Eq. 6): how weight decay allocates weight across circuits.
+
+Eq. 6:  L(w) = L_train(sum_i w_i C_i) + alpha/q * sum_i (w_i^(1/kappa) P_i)^q,  w_i >= 0.
+
+With circuits that produce identical train logits, the theorem says a global minimiser has
+
+- case 1 (kappa >= q): w_i = 0 for every circuit whose norm P_i is not minimal;
+- case 2 (0 < kappa < q): w_i proportional to P_i^(-q*kappa/(q-kappa)).
+
+:func:`check_d4` computes the prediction (exponent derived by sympy, scale by a 1-D solve)
+and, independently, the numeric optimum of Eq. 6 (generic cross-entropy, multi-start L-BFGS-B
+from random points and from every vertex, then Newton polishing), and compares them.
+
+Two names differ from the paper to avoid its overloaded ``q``: ``q`` is the norm exponent of
+Eq. 6 and ``n_labels`` the number of classes (Appendix C's ``q``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grokcheck import validate
+from grokcheck.errors import InputError
+from grokcheck.theory import xent
+
+#: relative gap below which two norms count as tied
+TIE_RTOL = 1e-9
+#: agreement needed between predicted and numeric optimum (max error / largest weight)
+AGREE_RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class D4Config:
+    """Inputs of Theorem D.4. Defaults are Table 1 (a)'s: P = (1, 2), kappa 1.2, alpha 0.005."""
+
+    kappa: float = 1.2
+    q: float = 2.0
+    norms: tuple[float, ...] = (1.0, 2.0)
+    alpha: float = 0.005
+    n_labels: int = 113
+
+    def __post_init__(self) -> None:
+        validate.positive_float("kappa", self.kappa)
+        validate.positive_float("q", self.q)
+        validate.positive_float("alpha", self.alpha)
+        object.__setattr__(self, "norms", validate.positive_floats("norms", self.norms))
+        validate.int_at_least("n_labels", self.n_labels, 2)
+        if len(self.norms) > 64:
+            raise InputError("norms", f"at most 64 circuits are supported, got {len(self.norms)}")
+
+
+@dataclass(frozen=True)
+class D4Check:
+    """Theorem D.4's prediction against the numeric optimum of Eq. 6."""
+
+    theorem: str
+    kappa: float
+    q: float
+    alpha: float
+    n_labels: int
+    norms: tuple[float, ...]
+    case: int
+    exponent: float | None
+    exponent_exact: str | None
+    predicted_weights: tuple[float, ...]
+    numeric_weights: tuple[float, ...]
+    predicted_loss: float
+    numeric_loss: float
+    max_rel_error: float
+    tolerance: float
+    assumption_holds: bool
+    holds: bool
+    tied: tuple[int, ...] = field(default=())
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The prediction
+
+
+def theorem_case(kappa: float, q: float) -> int:
+    """Case 1 if kappa >= q (all weight on the most efficient circuit), case 2 otherwise."""
+    return 1 if kappa >= q else 2
+
+
+def l_train(S: float, n_labels: int) -> float:
+    """L_train(S) = log(1 + (n_labels - 1) e^-S): cross-entropy of a one-hot classifier scaled by S."""
+    return float(np.logaddexp(0.0, math.log(n_labels - 1) - S))
+
+
+def _l_train_slope(S: float, n_labels: int) -> float:
+    """dL_train/dS = -1 / (1 + e^(S - log(n_labels - 1)))."""
+    with np.errstate(over="ignore"):
+        return -1.0 / (1.0 + math.exp(min(S - math.log(n_labels - 1), 700.0)))
+
+
+def weight_bound(P: float, cfg: D4Config) -> float:
+    """Largest weight a global minimiser can give a circuit of norm ``P``.
+
+    Past it the weight-decay term alone exceeds L(0) = log(n_labels), and L_train >= 0.
+    """
+    return (cfg.q * math.log(cfg.n_labels) / (cfg.alpha * P**cfg.q)) ** (cfg.kappa / cfg.q)
+
+
+def _global_min_1d(f, hi: float, n_grid: int = 4000) -> float:
+    """Global minimiser of a 1-D function on [0, hi]: log-spaced grid (and 0), then bounded Brent.
+
+    ``f`` takes an array of points and returns their values (it is called once on the grid).
+    """
+    from scipy.optimize import minimize_scalar
+
+    grid = np.concatenate([[0.0], np.geomspace(hi * 1e-12, hi, n_grid)])
+    values = np.asarray(f(grid), dtype=float)
+    k = int(np.argmin(values))
+    if k == 0:
+        return 0.0
+    lo_b, hi_b = grid[k - 1], grid[min(k + 1, n_grid)]
+    res = minimize_scalar(
+        lambda x: float(f(np.array([x]))[0]), bounds=(lo_b, hi_b), method="bounded",
+        options={"xatol": hi * 1e-15},
+    )
+    return float(res.x) if res.fun <= values[k] else float(grid[k])
+
+
+def predicted_weights(
+    cfg: D4Config, *, exponent: float | None = None
+) -> tuple[np.ndarray, tuple[int, ...], str]:
+    """Theorem D.4's optimum as a full weight vector, with the tied minimal-norm circuits.
+
+    Case 2: ``w_i = c * P_i^exponent`` (exponent from sympy unless given, e.g. to test that a
+    wrong one is caught), ``c`` from the convex 1-D problem in ``c``. Case 1: the total weight
+    ``S`` on one circuit of minimal norm, ``S`` from a global 1-D minimisation (the loss in S is
+    not convex when kappa > q).
+    """
+    P = np.asarray(cfg.norms)
+    a, q, kappa = cfg.alpha, cfg.q, cfg.kappa
+    p_min = float(P.min())
+    tied = tuple(int(i) for i in np.flatnonzero(P <= p_min * (1 + TIE_RTOL)))
+    if theorem_case(kappa, q) == 1 and exponent is None:
+        def loss_total(S: np.ndarray) -> np.ndarray:
+            return np.logaddexp(0.0, math.log(cfg.n_labels - 1) - S) + a / q * p_min**q * S ** (q / kappa)
+
+        S = _global_min_1d(loss_total, weight_bound(p_min, cfg))
+        w = np.zeros_like(P)
+        w[tied[0]] = S
+        if len(tied) == 1:
+            note = ""
+        elif kappa == q:
+            note = f"circuits {list(tied)} tie for the minimal norm; any split of the weight among them is optimal"
+        else:
+            note = f"circuits {list(tied)} tie for the minimal norm; all weight on any one of them is optimal"
+        return w, tied, note
+
+    from scipy.optimize import brentq
+
+    e = float(exponent if exponent is not None else d4_exponent_value(kappa, q))
+    v = np.exp(e * (np.log(P) - math.log(p_min)))  # P_i^e scaled so the largest entry is 1
+    sv = float(v.sum())
+    r = q / kappa
+    coef = a / kappa * float(np.sum(P**q * v**r))
+
+    def slope(c: float) -> float:  # d/dc of L(c v); increasing in c because r > 1
+        return sv * _l_train_slope(c * sv, cfg.n_labels) + coef * c ** (r - 1)
+
+    hi = 1.0
+    while slope(hi) < 0:
+        hi *= 2.0
+    c = brentq(slope, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return c * v, tied, ""
+
+
+def d4_exponent_value(kappa: float, q: float) -> float:
+    """-q*kappa/(q-kappa), evaluated from the sympy derivation (case 2 only)."""
+    from grokcheck.theory.symbolic import d4_exponent
+
+    return float(d4_exponent(kappa, q))
+
+
+# ---------------------------------------------------------------------------------------------
+# The independent numeric optimum
+
+
+def eq6_loss(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> float:
+    """Eq. 6 with a general cross-entropy: circuits given by their train logits ``O``."""
+    P = np.asarray(cfg.norms)
+    return xent.xent(w, O, labels) + cfg.alpha / cfg.q * float(np.sum((w ** (1 / cfg.kappa) * P) ** cfg.q))
+
+
+def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    P = np.asarray(cfg.norms)
+    r = cfg.q / cfg.kappa
+    with np.errstate(divide="ignore"):
+        wd = cfg.alpha / cfg.kappa * P**cfg.q * np.where(w > 0, w ** (r - 1), 0.0 if r > 1 else np.inf)
+    # at w_i = 0 with r < 1 the marginal cost is infinite: a large finite slope keeps L-BFGS-B at 0
+    return xent.xent_grad(w, O, labels) + np.minimum(wd, 1e12)
+
+
+def _newton_polish(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Newton steps on the coordinates that are > 0 (the objective is smooth there).
+
+    L-BFGS-B stops early where the loss is nearly flat along a direction (kappa just below q);
+    Newton with the exact Hessian converges there too. A step is kept only if it lowers Eq. 6.
+    """
+    P = np.asarray(cfg.norms)
+    r = cfg.q / cfg.kappa
+    free = w > 0
+    if not free.any():
+        return w
+    best, best_loss = w.copy(), eq6_loss(w, cfg, O, labels)
+    for _ in range(60):
+        g = _eq6_grad(best, cfg, O, labels)[free]
+        H = xent.xent_hess(best, O, labels)[np.ix_(free, free)]
+        H = H + np.diag(cfg.alpha / cfg.kappa * (r - 1) * P[free] ** cfg.q * best[free] ** (r - 2))
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        improved = False
+        for t in (1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 64):
+            cand = best.copy()
+            cand[free] = best[free] - t * step
+            if np.all(cand[free] > 0):
+                loss = eq6_loss(cand, cfg, O, labels)
+                if loss <= best_loss:
+                    improved = loss < best_loss or not np.array_equal(cand, best)
+                    best, best_loss = cand, loss
+                    break
+        if not improved or np.max(np.abs(t * step)) <= 1e-15 * np.max(best):
+            break
+    return best
+
+
+def numeric_optimum(
+    cfg: D4Config,
+    *,
+    train_logits: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    n_starts: int = 12,
+    seed: int = 0,
+) -> np.ndarray:
+    """Global minimiser of Eq. 6 over w >= 0, found numerically without the theorem.
+
+    Candidates: the optimum along every vertex direction (all weight on one circuit, a 1-D
+    global search), L-BFGS-B from those vertices, from the equal split and from ``n_starts``
+    random points in the box of :func:`weight_bound`; each is Newton-polished and the lowest
+    loss wins. ``train_logits`` (I, N, Y) with ``labels`` (N,) replace the identical one-hot
+    circuits, e.g. to test the checker on circuits that violate the theorem's assumption.
+    """
+    from scipy.optimize import minimize
+
+    P = np.asarray(cfg.norms)
+    n = len(P)
+    if train_logits is None:
+        O, labels = xent.one_hot_circuits(n, cfg.n_labels)
+    else:
+        O, labels = np.asarray(train_logits, dtype=float), np.asarray(labels)
+    hi = np.array([weight_bound(p, cfg) for p in P])
+
+    def f(w: np.ndarray) -> float:
+        return eq6_loss(w, cfg, O, labels)
+
+    starts = []
+    candidates = [np.zeros(n)]
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = 1.0
+        def along(t: np.ndarray, i: int = i) -> np.ndarray:  # Eq. 6 with all weight on circuit i
+            return xent.xent_ray(t, O[i], labels) + cfg.alpha / cfg.q * (t ** (1 / cfg.kappa) * P[i]) ** cfg.q
+
+        s = _global_min_1d(along, hi[i])
+        starts.append(s * e)
+        candidates.append(s * e)
+    starts.append(np.full(n, float(hi.min()) / (2 * n)))
+    rng = np.random.default_rng(seed)
+    starts.extend(rng.uniform(0, 1, size=(n_starts, n)) * hi / n)
+    for x0 in starts:
+        res = minimize(
+            f, x0, jac=lambda w: _eq6_grad(w, cfg, O, labels), method="L-BFGS-B",
+            bounds=[(0.0, h) for h in hi], options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000},
+        )
+        candidates.append(np.clip(res.x, 0.0, hi))
+    polished = [_newton_polish(c, cfg, O, labels) for c in candidates]
+    losses = [f(c) for c in polished]
+    return polished[int(np.argmin(losses))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The check
+
+
+def _grouped(w: np.ndarray, tied: tuple[int, ...]) -> np.ndarray:
+    """Sum the tied minimal-norm circuits into one entry (their split is not determined)."""
+    rest = [i for i in range(len(w)) if i not in tied]
+    return np.concatenate([[w[list(tied)].sum()], w[rest]])
+
+
+def max_rel_error(pred: np.ndarray, num: np.ndarray) -> float:
+    """max_i |pred_i - num_i| / max_j |pred_j|: error relative to the scale of the optimum.
+
+    Relative to the largest weight, not elementwise: near kappa = q the theorem's smaller
+    weights are ~P^-1000 and no optimiser resolves them, nor does the claim depend on them.
+    """
+    scale = max(float(np.max(np.abs(pred))), float(np.max(np.abs(num))))
+    if scale == 0.0:
+        return 0.0
+    return float(np.max(np.abs(pred - num)) / scale)
+
+
+def check_d4(
+    cfg: D4Config = D4Config(),
+    *,
+    exponent: float | None = None,
+    train_logits: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    tolerance: float = AGREE_RTOL,
+) -> D4Check:
+    """Compare Theorem D.4's optimum with the numeric optimum of Eq. 6.
+
+    ``exponent`` overrides the derived one (a deliberately wrong theory must fail);
+    ``train_logits``/``labels`` give circuits whose train logits may differ, which violates
+    the theorem's assumption (the prediction then need not match, and the check says so).
+    """
+    case = theorem_case(cfg.kappa, cfg.q)
+    pred, tied, note = predicted_weights(cfg, exponent=exponent)
+    if train_logits is None:
+        O, lab = xent.one_hot_circuits(len(cfg.norms), cfg.n_labels)
+        assumption = True
+    else:
+        O, lab = np.asarray(train_logits, dtype=float), np.asarray(labels)
+        if O.shape[0] != len(cfg.norms):
+            raise InputError("train_logits", f"has {O.shape[0]} circuits but norms has {len(cfg.norms)}")
+        assumption = bool(np.all(O == O[0]))
+        if not assumption:
+            note = (note + "; " if note else "") + "circuits' train logits differ: the theorem's assumption is violated"
+    num = numeric_optimum(cfg, train_logits=O, labels=lab)
+    if case == 1 and len(tied) > 1 and exponent is None:
+        err = max_rel_error(_grouped(pred, tied), _grouped(num, tied))
+    else:
+        err = max_rel_error(pred, num)
+    exp_exact = None
+    exp_value = None
+    if case == 2 or exponent is not None:
+        if exponent is None:
+            from grokcheck.theory.symbolic import d4_exponent
+
+            ex = d4_exponent(cfg.kappa, cfg.q)
+            exp_exact, exp_value = str(ex), float(ex)
+        else:
+            exp_value = float(exponent)
+    return D4Check(
+        theorem="D.4",
+        kappa=cfg.kappa, q=cfg.q, alpha=cfg.alpha, n_labels=cfg.n_labels, norms=cfg.norms,
+        case=case, exponent=exp_value, exponent_exact=exp_exact,
+        predicted_weights=tuple(float(x) for x in pred),
+        numeric_weights=tuple(float(x) for x in num),
+        predicted_loss=eq6_loss(pred, cfg, O, lab), numeric_loss=eq6_loss(num, cfg, O, lab),
+        max_rel_error=err, tolerance=tolerance, assumption_holds=assumption,
+        holds=bool(err <= tolerance), tied=tied if len(tied) > 1 else (), note=note,
+    )

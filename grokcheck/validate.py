@@ -1,0 +1,67 @@
+"""Small input checks shared by every config: each raises :class:`InputError` naming the parameter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from grokcheck.errors import InputError
+
+
+def positive_float(name: str, value: float, *, flag: str | None = None) -> float:
+    """Return ``value`` as a float if it is finite and > 0."""
+    x = _as_float(name, value, flag)
+    if not (math.isfinite(x) and x > 0):
+        raise InputError(name, f"must be a finite number > 0, got {value!r}", flag=flag)
+    return x
+
+
+def finite_float(name: str, value: float, *, flag: str | None = None) -> float:
+    """Return ``value`` as a float if it is finite (any sign)."""
+    x = _as_float(name, value, flag)
+    if not math.isfinite(x):
+        raise InputError(name, f"must be a finite number, got {value!r}", flag=flag)
+    return x
+
+
+def int_at_least(name: str, value: int, low: int, *, flag: str | None = None) -> int:
+    """Return ``value`` if it is an integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InputError(name, f"must be an integer >= {low}, got {value!r}", flag=flag)
+    return value
+
+
+def positive_floats(name: str, values: Sequence[float], *, flag: str | None = None) -> tuple[float, ...]:
+    """Return a non-empty tuple of finite floats > 0."""
+    if len(values) == 0:
+        raise InputError(name, "must list at least one number > 0", flag=flag)
+    out = []
+    for v in values:
+        x = _as_float(name, v, flag)
+        if not (math.isfinite(x) and x > 0):
+            raise InputError(name, f"every value must be a finite number > 0, got {v!r}", flag=flag)
+        out.append(x)
+    return tuple(out)
+
+
+def parse_float_list(name: str, text: str, *, flag: str | None = None) -> tuple[float, ...]:
+    """Parse ``"1,2,3"`` into floats > 0 (the CLI's ``--norms``)."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    values = []
+    for t in parts:
+        try:
+            values.append(float(t))
+        except ValueError:
+            raise InputError(
+                name, f"expected comma-separated numbers > 0, got {t!r} in {text!r}", flag=flag
+            ) from None
+    return positive_floats(name, values, flag=flag)
+
+
+def _as_float(name: str, value: object, flag: str | None) -> float:
+    if isinstance(value, bool):
+        raise InputError(name, f"must be a number, got {value!r}", flag=flag)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(name, f"must be a number, got {value!r}", flag=flag) from None
