@@ -53,3 +53,73 @@ def _render_d4(r) -> None:
     if r.note:
         out.print(r.note)
     out.print(f"max relative error {r.max_rel_error:.2e} (tolerance {r.tolerance:.0e}): {verdict(r.holds)}")
+
+
+@app.command("d1")
+def d1(
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random classifiers.")] = 0,
+    n_classifiers: Annotated[
+        int, typer.Option("--n-classifiers", help="Random perfect classifiers to test (>= 1).")
+    ] = 200,
+    json_out: JsonOpt = False,
+) -> None:
+    """Theorem D.1: scaling up a perfectly accurate classifier lowers cross-entropy."""
+    from grokcheck.theory.d1 import check_d1
+    from grokcheck.validate import int_at_least
+
+    int_at_least("n_classifiers", n_classifiers, 1)
+    r = check_d1(n_classifiers=n_classifiers, seed=seed)
+    if json_out:
+        emit_json(r)
+    else:
+        out = console()
+        out.print("Theorem D.1: if every correct logit beats every wrong one, L_xent(c h) < L_xent(h) for c > 1")
+        e, n, v = r.exact, r.numeric, r.violation
+        out.print(f"  exact (sympy): d/dc L = {e.derivative} for one wrong label; negative for c, m > 0 "
+                  f"with 1..{len(e.wrong_labels)} wrong labels: {verdict(e.negative_when_margins_positive)}")
+        out.print(f"  exact (sympy): with margins of any sign the sign is undecided: {verdict(e.undecided_when_margins_real)}")
+        out.print(f"  numeric: {n.n_classifiers} random perfect classifiers ({n.n_examples} examples, {n.n_labels} labels), "
+                  f"max L(c h)/L(h) = {n.max_loss_ratio:.6f}, max dL/dc = {n.max_derivative:.3g}, "
+                  f"finite-difference error {n.max_fd_rel_error:.1e}: {verdict(n.holds)}")
+        if v.found:
+            out.print(f"  hypothesis violated (accuracy {v.accuracy:.2f}): L({v.scale:g} h) = {v.scaled_loss:.4f} "
+                      f"> L(h) = {v.loss:.4f}, so perfect accuracy is needed")
+        else:
+            out.print("  hypothesis violated: no classifier found whose loss rises when scaled")
+        out.print(f"Theorem D.1: {verdict(r.holds)}")
+    if not r.holds:
+        raise typer.Exit(1)
+
+
+@app.command("lemmas")
+def lemmas(
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random samples.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Lemmas D.2 and D.3, exactly where sympy can and numerically otherwise."""
+    from grokcheck.theory.lemmas import check_lemmas
+
+    r = check_lemmas(seed=seed)
+    if json_out:
+        emit_json(r)
+    else:
+        out = console()
+        d2, d3 = r.d2, r.d3
+        c = d2.counterexample
+        out.print("Lemma D.2: (a+b)^r <= a^r + b^r for a, b >= 0 and 0 < r <= 1")
+        out.print(f"  exact (sympy): x^r + (1-x)^r is concave on (0,1): {verdict(d2.concave_exact)}; "
+                  f"equals 1 at x=0 and x=1: {verdict(d2.endpoints_exact)}")
+        out.print(f"  numeric: {d2.n_numeric} random (a, b, r), min relative slack {d2.min_numeric_slack:.2e}")
+        out.print(f"  r > 1 is a counterexample: a=b=1, r={c['r']:g}: (a+b)^r = {c['lhs']:g} > a^r + b^r = {c['rhs']:g}")
+        out.print(f"Lemma D.2: {verdict(d2.holds)}")
+        p = d3.as_printed_counterexample
+        out.print("Lemma D.3 (corrected): for x > 0, r >= 1, c > 0 there is delta > 0 with "
+                  "x^r - (x-e)^r > e (r x^(r-1) - c) for all 0 < e < delta")
+        out.print(f"  exact (sympy): (x^r - (x-e)^r)/e -> r x^(r-1): {verdict(d3.derivative_exact)}")
+        out.print(f"  numeric: a delta found for {d3.n_numeric} random (x, r, c): {verdict(d3.corrected_holds)}")
+        out.print(f"  as printed in the paper (delta instead of e on the right) it is false: at x={p['x']:g}, "
+                  f"r={p['r']:g}, c={p['c']:g} no delta works (the left side -> 0 as e -> 0). "
+                  "The proof of Theorem D.4 uses the corrected form.")
+        out.print(f"Lemma D.3 (corrected): {verdict(d3.holds)}")
+    if not r.holds:
+        raise typer.Exit(1)

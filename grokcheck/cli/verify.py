@@ -26,7 +26,9 @@ def verify(
         out.print(f"grokcheck verify ({'full' if full else 'quick'})")
         result = run_verify(
             quick=not full,
-            on_check=lambda c: out.print(f"  {verdict(c.holds)}  {c.source:<14} {c.name}: {c.figure}"),
+            on_check=lambda c: out.print(
+                f"  {verdict(c.holds)}  {c.source:<14} {c.name}: {c.figure}", soft_wrap=True
+            ),
         )
         n_pass = sum(c.holds for c in result.checks)
         out.print(f"{n_pass}/{len(result.checks)} checks hold: {verdict(result.holds)}")
