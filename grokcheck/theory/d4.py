@@ -105,14 +105,17 @@ def weight_bound(P: float, cfg: D4Config) -> float:
     return (cfg.q * math.log(cfg.n_labels) / (cfg.alpha * P**cfg.q)) ** (cfg.kappa / cfg.q)
 
 
-def _global_min_1d(f, hi: float, n_grid: int = 4000) -> float:
+def _global_min_1d(f, hi: float, per_decade: int = 100) -> float:
     """Global minimiser of a 1-D function on [0, hi]: log-spaced grid (and 0), then bounded Brent.
 
     ``f`` takes an array of points and returns their values (it is called once on the grid).
+    The grid runs from min(1e-8, hi * 1e-12) to ``hi`` with ``per_decade`` points per decade.
     """
     from scipy.optimize import minimize_scalar
 
-    grid = np.concatenate([[0.0], np.geomspace(hi * 1e-12, hi, n_grid)])
+    lo = min(1e-8, hi * 1e-12)
+    n_grid = int(per_decade * math.log10(hi / lo)) + 1
+    grid = np.concatenate([[0.0], np.geomspace(lo, hi, n_grid)])
     values = np.asarray(f(grid), dtype=float)
     k = int(np.argmin(values))
     if k == 0:
@@ -120,7 +123,7 @@ def _global_min_1d(f, hi: float, n_grid: int = 4000) -> float:
     lo_b, hi_b = grid[k - 1], grid[min(k + 1, n_grid)]
     res = minimize_scalar(
         lambda x: float(f(np.array([x]))[0]), bounds=(lo_b, hi_b), method="bounded",
-        options={"xatol": hi * 1e-15},
+        options={"xatol": (hi_b - lo_b) * 1e-12},
     )
     return float(res.x) if res.fun <= values[k] else float(grid[k])
 
@@ -154,13 +157,19 @@ def predicted_weights(
             note = f"circuits {list(tied)} tie for the minimal norm; all weight on any one of them is optimal"
         return w, tied, note
 
-    from scipy.optimize import brentq
-
     e = float(exponent if exponent is not None else d4_exponent_value(kappa, q))
     v = np.exp(e * (np.log(P) - math.log(p_min)))  # P_i^e scaled so the largest entry is 1
     sv = float(v.sum())
     r = q / kappa
     coef = a / kappa * float(np.sum(P**q * v**r))
+    if r <= 1:  # only reachable with an overridden exponent: L(c v) need not be convex in c
+        def loss_c(c: np.ndarray) -> np.ndarray:
+            return np.logaddexp(0.0, math.log(cfg.n_labels - 1) - c * sv) + coef * kappa / q * c**r
+
+        bound = max(weight_bound(float(p), cfg) / float(x) for p, x in zip(P, v))
+        return _global_min_1d(loss_c, bound) * v, tied, ""
+
+    from scipy.optimize import brentq
 
     def slope(c: float) -> float:  # d/dc of L(c v); increasing in c because r > 1
         return sv * _l_train_slope(c * sv, cfg.n_labels) + coef * c ** (r - 1)
@@ -194,8 +203,8 @@ def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -
     r = cfg.q / cfg.kappa
     with np.errstate(divide="ignore"):
         wd = cfg.alpha / cfg.kappa * P**cfg.q * np.where(w > 0, w ** (r - 1), 0.0 if r > 1 else np.inf)
-    # at w_i = 0 with r < 1 the marginal cost is infinite: a large finite slope keeps L-BFGS-B at 0
-    return xent.xent_grad(w, O, labels) + np.minimum(wd, 1e12)
+    # at w_i = 0 with r < 1 the marginal cost is infinite; capped so products with 0 stay finite
+    return xent.xent_grad(w, O, labels) + np.minimum(wd, 1e300)
 
 
 def _newton_polish(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -238,7 +247,7 @@ def numeric_optimum(
     *,
     train_logits: np.ndarray | None = None,
     labels: np.ndarray | None = None,
-    n_starts: int = 12,
+    n_starts: int = 8,
     seed: int = 0,
 ) -> np.ndarray:
     """Global minimiser of Eq. 6 over w >= 0, found numerically without the theorem.
@@ -276,12 +285,33 @@ def numeric_optimum(
     starts.append(np.full(n, float(hi.min()) / (2 * n)))
     rng = np.random.default_rng(seed)
     starts.extend(rng.uniform(0, 1, size=(n_starts, n)) * hi / n)
-    for x0 in starts:
+    # Where kappa >= q the weight-decay gradient is infinite at w = 0 (r = q/kappa <= 1), which
+    # stalls L-BFGS-B's line searches. There we optimise over u with w = u^m, m = 2 kappa/q >= 2:
+    # the decay term becomes P^q u^2, smooth at 0. For kappa < q plain w is already smooth.
+    m = 1.0 if cfg.kappa < cfg.q else 2.0 * cfg.kappa / cfg.q
+
+    def f_u(u: np.ndarray) -> float:
+        return f(u**m)
+
+    def grad_u(u: np.ndarray) -> np.ndarray:
+        g = _eq6_grad(u**m, cfg, O, labels)
+        return g if m == 1 else g * m * u ** (m - 1)
+
+    def solve(x0: np.ndarray) -> np.ndarray:
         res = minimize(
-            f, x0, jac=lambda w: _eq6_grad(w, cfg, O, labels), method="L-BFGS-B",
-            bounds=[(0.0, h) for h in hi], options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20000},
+            f_u, x0 ** (1 / m), jac=grad_u, method="L-BFGS-B",
+            bounds=[(0.0, h ** (1 / m)) for h in hi], options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
         )
-        candidates.append(np.clip(res.x, 0.0, hi))
+        return np.clip(res.x**m, 0.0, hi)
+
+    for x0 in starts:
+        w = solve(x0)
+        for _ in range(n):  # u = 0 is stationary in u; leave it where w's own slope points inwards
+            inward = (w == 0) & (_eq6_grad(w, cfg, O, labels) < 0)
+            if not inward.any():
+                break
+            w = solve(np.where(inward, hi * 1e-3, w))
+        candidates.append(w)
     polished = [_newton_polish(c, cfg, O, labels) for c in candidates]
     losses = [f(c) for c in polished]
     return polished[int(np.argmin(losses))]

@@ -108,7 +108,7 @@ def d3_find_delta(x: float, r: float, c: float, *, on_right: str = "epsilon") ->
     d_true = r * x ** (r - 1)
     for k in range(0, 61):
         delta = min(x, 1.0) * 2.0**-k
-        eps = delta * np.geomspace(1e-6, 1.0, 60, endpoint=False)
+        eps = delta * np.geomspace(1e-6, 1.0, 60)  # up to delta itself: slightly stronger than e < delta
         lhs = x**r - (x - eps) ** r
         rhs = (eps if on_right == "epsilon" else delta) * (d_true - c)
         if np.all(lhs > rhs):
