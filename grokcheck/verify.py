@@ -13,6 +13,7 @@ from dataclasses import dataclass
 #: modules with a ``checks(quick)`` function, in the order their rows are shown
 PROVIDERS: tuple[str, ...] = (
     "grokcheck.theory.checks",
+    "grokcheck.sim.checks",
 )
 
 

@@ -56,3 +56,14 @@ def test_parse_float_list():
     for bad in ("", "1,x", "1,-1", "nan", "1,inf"):
         with pytest.raises(InputError):
             parse_float_list("norms", bad)
+
+
+def test_atomic_write_mode_follows_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "m.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o644

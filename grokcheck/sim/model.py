@@ -1,0 +1,223 @@
+"""The toy model of Section 3 and Appendix C: two lookup-table circuits scaled by learned weights.
+
+The generalising circuit ``C_gen`` and the memorising circuit ``C_mem`` are one-hot lookup
+tables (Eqs. 3-4). Each is scaled by a weight that is the product of two subweights (Eq. 5)::
+
+    o = w_g1 w_g2 o_G + w_m1 w_m2 o_M,      w_gen = w_g1 w_g2,   w_mem = w_m1 w_m2.
+
+On a train input both circuits put their logit on the correct label; on a test input ``C_gen``
+is right and ``C_mem`` confidently wrong. With ``n`` labels this gives Appendix C's closed forms
+
+    L_train = log(1 + (n-1) e^-(w_gen + w_mem))                      (train cross-entropy)
+    L_test  = log((n-2) + e^w_gen + e^w_mem) - w_gen                  (test cross-entropy)
+    L_wd    = alpha (P'_g^2 + P'_m^2),   P'_c = |w_c1 w_c2|^(1/kappa) P_c,
+
+and plain gradient descent on the four subweights, ``w <- w - lr dL/dw``, with
+``L = L_train + L_wd``.
+
+Choices where the paper is silent or inconsistent (see docs/toy-model.md):
+
+- **No 1/2 in the weight decay.** Eq. 2 writes ``alpha * 1/2 * ||theta||^2``; Appendix C writes
+  ``L_wd = P'_g^2 + P'_m^2`` (with alpha from Table 1). Appendix C's form reproduces Figure 2a's
+  timing: with Table 1 (a), ``w_gen`` is 0.047 at step 2500 and reaches 0.1 at step 2831, and
+  the test loss falls below 1 nat at step 5258, matching "C_gen only starts to grow
+  significantly by step 2500". With the 1/2, ``w_gen`` is 0.004 at step 2500, reaches 0.1 only
+  at step 5128 and the test loss falls below 1 nat at step 9576, so the grokking curve barely
+  fits in the figure's 10k steps. Checked by simulating both
+  (``tests/sim/test_dynamics.py::test_appendix_c_weight_decay_matches_figure_2a_timing``).
+  ``wd_half=True`` selects Eq. 2's convention.
+- **Negative weights.** ``P'_c`` uses ``|w_c|``: a kappa-layer ReLU network whose output is
+  scaled by ``-c`` has the parameter norm of the one scaled by ``c``. So ``L_wd`` is even in
+  ``w_c`` and its derivative is ``alpha P_c^2 (2/kappa) sign(w) |w|^(2/kappa - 1)``.
+- **w = 0.** That derivative is 0 at ``w = 0`` when ``kappa < 2``, ``+-alpha P_c^2`` when
+  ``kappa = 2`` and unbounded when ``kappa > 2``. At exactly ``w = 0`` we use the subgradient 0
+  (0 lies in the subdifferential for ``kappa >= 2``, and it is the limit for ``kappa < 2``),
+  so the first step from Table 1's initialisation (``w_c1 = 0``) is driven by the
+  cross-entropy alone.
+- **The plotted losses are cross-entropies.** Appendix C's printed ``L_train`` and ``L_test``
+  include ``L_wd``; the curves in Figure 2 start at log(113) = 4.7 and the train loss sits
+  near 0.1 after memorisation, which is the cross-entropy (train cross-entropy plus ``L_wd``
+  is ~0.6 there). We plot and report cross-entropies and report ``L_wd`` separately;
+  gradient descent always uses cross-entropy plus ``L_wd``.
+
+Appendix C's ``q`` (number of labels) is ``n_labels`` here; Theorem D.4's ``q`` (norm
+exponent, 2 for weight decay) is a different quantity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from grokcheck import validate
+from grokcheck.errors import InputError
+
+#: CLI flag of each field whose flag is not the field name with '_' -> '-'
+_FLAGS = {"P_g": "--p-g", "P_m": "--p-m"}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """One simulation. Defaults are Table 1 (a); :data:`PRESETS` holds (a), (b) and (c).
+
+    Attributes:
+        P_g, P_m: parameter norms of ``C_gen`` and ``C_mem`` at unit weight (> 0).
+        kappa: efficiency exponent: ``P'_c = |w_c|^(1/kappa) P_c`` (> 0).
+        alpha: weight-decay strength (>= 0; 0 switches weight decay off).
+        w_g1, w_g2, w_m1, w_m2: initial subweights.
+        n_labels: number of labels, Appendix C's ``q`` (>= 2).
+        lr: gradient-descent learning rate lambda (> 0).
+        steps: gradient steps to simulate and plot (>= 1).
+        wd_half: use Eq. 2's ``alpha/2`` instead of Appendix C's ``alpha`` (default off).
+    """
+
+    P_g: float = 1.0
+    P_m: float = 2.0
+    kappa: float = 1.2
+    alpha: float = 0.005
+    w_g1: float = 0.0
+    w_g2: float = 0.005
+    w_m1: float = 0.0
+    w_m2: float = 1.0
+    n_labels: int = 113
+    lr: float = 0.01
+    steps: int = 10_000
+    wd_half: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("P_g", "P_m", "kappa", "lr"):
+            value = validate.positive_float(name, getattr(self, name), flag=_FLAGS.get(name))
+            object.__setattr__(self, name, value)
+        for name in ("w_g1", "w_g2", "w_m1", "w_m2", "alpha"):
+            object.__setattr__(self, name, validate.finite_float(name, getattr(self, name)))
+        if self.alpha < 0:
+            raise InputError("alpha", f"must be >= 0, got {self.alpha!r}")
+        validate.int_at_least("n_labels", self.n_labels, 2)
+        validate.int_at_least("steps", self.steps, 1)
+
+    @property
+    def wd_coef(self) -> float:
+        """The factor in front of ``P'_g^2 + P'_m^2``: alpha (Appendix C) or alpha/2 (Eq. 2)."""
+        return self.alpha / 2 if self.wd_half else self.alpha
+
+    @property
+    def subweights(self) -> tuple[float, float, float, float]:
+        """Initial ``(w_g1, w_g2, w_m1, w_m2)``."""
+        return (self.w_g1, self.w_g2, self.w_m1, self.w_m2)
+
+
+#: Table 1's three parameter sets, by Figure 2 panel
+PRESETS: dict[str, SimConfig] = {
+    "2a": SimConfig(),
+    "2b": SimConfig(P_g=4.0),
+    "2c": SimConfig(w_g2=1.0),
+}
+
+#: one line per panel, from Figure 2's caption
+PANEL_TITLES: dict[str, str] = {
+    "2a": "(a) All three ingredients",
+    "2b": "(b) C_gen less efficient than C_mem",
+    "2c": "(c) C_gen and C_mem learned at equal speeds",
+}
+
+
+def config_fields() -> tuple[str, ...]:
+    """Names of the overridable config values, in Table 1's order."""
+    return tuple(f.name for f in fields(SimConfig))
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms on the weights (scalars)
+
+
+def _logaddexp(a: float, b: float) -> float:
+    m = max(a, b)
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+def _sigmoid(u: float) -> float:
+    if u >= 0:
+        return 1.0 / (1.0 + math.exp(-u))
+    e = math.exp(u)
+    return e / (1.0 + e)
+
+
+def xent_train(w_gen: float, w_mem: float, n_labels: int) -> float:
+    """Train cross-entropy ``log(1 + (n-1) e^-(w_gen + w_mem))`` (Appendix C, without L_wd)."""
+    return _logaddexp(0.0, math.log(n_labels - 1) - (w_gen + w_mem))
+
+
+def xent_test(w_gen: float, w_mem: float, n_labels: int) -> float:
+    """Test cross-entropy ``log((n-2) + e^w_gen + e^w_mem) - w_gen`` (Appendix C, without L_wd).
+
+    On a test input ``C_gen`` puts ``w_gen`` on the correct label and ``C_mem`` puts ``w_mem``
+    on one wrong label (no overlap between D_test and D_mem); the other n-2 labels get 0.
+    """
+    z = _logaddexp(w_gen, w_mem)
+    if n_labels > 2:
+        z = _logaddexp(z, math.log(n_labels - 2))
+    return z - w_gen
+
+
+def param_norms(w_gen: float, w_mem: float, cfg: SimConfig) -> tuple[float, float]:
+    """``(P'_g, P'_m)`` with ``P'_c = |w_c|^(1/kappa) P_c``."""
+    return abs(w_gen) ** (1 / cfg.kappa) * cfg.P_g, abs(w_mem) ** (1 / cfg.kappa) * cfg.P_m
+
+
+def wd_loss(w_gen: float, w_mem: float, cfg: SimConfig) -> float:
+    """``alpha (P'_g^2 + P'_m^2)`` (Appendix C; alpha/2 with ``wd_half``)."""
+    pg, pm = param_norms(w_gen, w_mem, cfg)
+    return cfg.wd_coef * (pg * pg + pm * pm)
+
+
+def loss(w_gen: float, w_mem: float, cfg: SimConfig) -> float:
+    """The loss gradient descent minimises: train cross-entropy plus ``L_wd``."""
+    return xent_train(w_gen, w_mem, cfg.n_labels) + wd_loss(w_gen, w_mem, cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients in closed form
+
+
+def xent_slope(S: float, log_wrong: float) -> float:
+    """``dL_train/dS`` at total weight ``S``: ``-1 / (1 + e^S / (n-1))``; ``log_wrong = log(n-1)``.
+
+    Written as a sigmoid so it neither overflows for large ``S`` nor rounds to -1 for very
+    negative ``S``.
+    """
+    return -_sigmoid(log_wrong - S)
+
+
+def wd_slope(w: float, coef: float, expo: float) -> float:
+    """``d/dw coef |w|^expo`` with ``coef = wd_coef P_c^2`` and ``expo = 2/kappa``.
+
+    ``coef expo sign(w) |w|^(expo - 1)``; at ``w = 0`` the subgradient 0 (see module docstring).
+    """
+    if w == 0.0:
+        return 0.0
+    return coef * expo * math.copysign(abs(w) ** (expo - 1.0), w)
+
+
+def weight_grad(w_gen: float, w_mem: float, cfg: SimConfig) -> tuple[float, float]:
+    """``(dL/dw_gen, dL/dw_mem)`` of train cross-entropy plus ``L_wd``."""
+    s = xent_slope(w_gen + w_mem, math.log(cfg.n_labels - 1))
+    expo = 2.0 / cfg.kappa
+    return (
+        s + wd_slope(w_gen, cfg.wd_coef * cfg.P_g**2, expo),
+        s + wd_slope(w_mem, cfg.wd_coef * cfg.P_m**2, expo),
+    )
+
+
+def subweight_grad(
+    sub: tuple[float, float, float, float], cfg: SimConfig
+) -> tuple[float, float, float, float]:
+    """Gradient with respect to ``(w_g1, w_g2, w_m1, w_m2)`` by the chain rule through Eq. 5."""
+    g1, g2, m1, m2 = sub
+    dg, dm = weight_grad(g1 * g2, m1 * m2, cfg)
+    return (dg * g2, dg * g1, dm * m2, dm * m1)
+
+
+def gd_step(sub: tuple[float, float, float, float], cfg: SimConfig) -> tuple[float, float, float, float]:
+    """One gradient-descent step ``w_ci <- w_ci - lr dL/dw_ci`` (all four from the same state)."""
+    grad = subweight_grad(sub, cfg)
+    return tuple(w - cfg.lr * g for w, g in zip(sub, grad, strict=True))  # type: ignore[return-value]

@@ -1,0 +1,202 @@
+"""``grokcheck sim``'s library call: simulate Figure 2's panels, cross-check, write the run folder.
+
+A run folder holds ``config.json`` (every panel's :class:`SimConfig` and the analysis
+settings), ``metrics_<panel>.csv`` (every step), ``summary.json`` (the result) and one PNG
+per panel, plus ``fig2.png`` with the three panels side by side for ``--fig 2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grokcheck import validate
+from grokcheck.errors import InputError
+from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
+from grokcheck.sim.crosscheck import AGREE_TOL, CrossCheck, cross_check
+from grokcheck.sim.dynamics import (
+    CONVERGE_TOL,
+    MAX_STEPS,
+    Converged,
+    Grokking,
+    Trace,
+    converge,
+    grokking_summary,
+    simulate,
+)
+from grokcheck.sim.model import PRESETS, SimConfig, config_fields
+
+#: what ``--fig`` accepts: one panel, or "2" for all three
+FIGURES = ("2", "2a", "2b", "2c")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a run is analysed (not part of the model).
+
+    Attributes:
+        threshold: test/train loss (nats) whose first crossing the grokking summary reports.
+        onset: ``w_gen`` level that counts as C_gen "growing significantly" (Figure 2a).
+        tol: relative change of the weights per 1000 steps below which a run has converged.
+        max_steps: cap on the steps of the run to convergence.
+        agree_tol: agreement needed with Theorem D.4 (max weight error / larger weight).
+    """
+
+    threshold: float = 1.0
+    onset: float = 0.1
+    tol: float = CONVERGE_TOL
+    max_steps: int = MAX_STEPS
+    agree_tol: float = AGREE_TOL
+
+    def __post_init__(self) -> None:
+        for name in ("threshold", "onset", "tol", "agree_tol"):
+            object.__setattr__(self, name, validate.positive_float(name, getattr(self, name)))
+        validate.int_at_least("max_steps", self.max_steps, 1)
+
+
+@dataclass(frozen=True)
+class Final:
+    """The last step of the displayed run. Losses are cross-entropies; ``wd_loss`` is L_wd."""
+
+    step: int
+    train_loss: float
+    test_loss: float
+    wd_loss: float
+    w_gen: float
+    w_mem: float
+    param_norm: float  # sqrt(P'_g^2 + P'_m^2)
+
+
+@dataclass(frozen=True)
+class PanelResult:
+    """One panel of Figure 2: the displayed run, the run to convergence and the cross-check."""
+
+    figure: str
+    steps: int
+    params: SimConfig
+    final: Final
+    converged: Converged
+    theorem_ratio: float | None  # Theorem D.4's w_gen/w_mem; None when infinite (case 1)
+    holds: bool | None  # the cross-check; None where the theorem does not apply (alpha = 0)
+    grokking: Grokking
+    theorem: CrossCheck
+
+
+@dataclass(frozen=True)
+class SimReport:
+    figure: str
+    panels: tuple[PanelResult, ...]
+    holds: bool | None  # every applicable panel's cross-check holds
+    out: str | None
+    files: tuple[str, ...]
+
+
+def panel_configs(
+    figure: str, overrides: Mapping[str, Any] | None = None, settings: Settings | None = None
+) -> dict[str, SimConfig]:
+    """Table 1's config for each panel of ``figure``, with ``overrides`` applied to every one.
+
+    Validates everything a run needs (so a CLI can check input before creating a run folder).
+    """
+    if figure not in FIGURES:
+        raise InputError("fig", f"unknown figure {figure!r}; choose one of {', '.join(FIGURES)}")
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(config_fields()))
+    if unknown:
+        raise InputError("overrides", f"unknown parameter(s) {unknown}; known: {list(config_fields())}")
+    panels = ("2a", "2b", "2c") if figure == "2" else (figure,)
+    configs = {p: dataclasses.replace(PRESETS[p], **overrides) for p in panels}
+    if settings is not None:
+        for cfg in configs.values():
+            _check_cap(cfg, settings)
+    return configs
+
+
+def _check_cap(cfg: SimConfig, settings: Settings) -> None:
+    if settings.max_steps < cfg.steps:
+        raise InputError("max_steps", f"must be >= --steps ({cfg.steps}), got {settings.max_steps}")
+
+
+def run_panel(panel: str, cfg: SimConfig, settings: Settings = Settings()) -> tuple[PanelResult, Trace]:
+    """Simulate ``cfg.steps`` steps, then continue to convergence and cross-check Theorem D.4."""
+    _check_cap(cfg, settings)
+    trace = simulate(cfg)
+    end = converge(cfg, start=tuple(float(x) for x in trace.subweights[-1]), start_step=cfg.steps,
+                   tol=settings.tol, max_steps=settings.max_steps)
+    check = cross_check(cfg, end, tolerance=settings.agree_tol)
+    final = Final(
+        step=cfg.steps, train_loss=float(trace.train_loss[-1]), test_loss=float(trace.test_loss[-1]),
+        wd_loss=float(trace.wd_loss[-1]), w_gen=float(trace.w_gen[-1]), w_mem=float(trace.w_mem[-1]),
+        param_norm=float(trace.param_norm[-1]),
+    )
+    result = PanelResult(
+        figure=panel, steps=cfg.steps, params=cfg, final=final, converged=end,
+        theorem_ratio=check.theorem_ratio, holds=check.holds,
+        grokking=grokking_summary(trace, threshold=settings.threshold, onset=settings.onset),
+        theorem=check,
+    )
+    return result, trace
+
+
+def metrics_csv(trace: Trace) -> str:
+    """Every step of a trace as CSV (header row, then one row per step)."""
+    buf = io.StringIO()
+    table = trace.table()
+    fmt = ["%d"] + ["%.17g"] * (table.shape[1] - 1)
+    np.savetxt(buf, table, fmt=fmt, delimiter=",", header=",".join(Trace.COLUMNS), comments="")
+    return buf.getvalue()
+
+
+def run_figure(
+    figure: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings = Settings(),
+    out: Path | None = None,
+    figures: bool = True,
+) -> SimReport:
+    """Run every panel of ``figure`` ("2" or "2a"/"2b"/"2c"); write the run folder ``out`` if given."""
+    configs = panel_configs(figure, overrides, settings)
+    results, traces = [], []
+    for panel, cfg in configs.items():
+        r, t = run_panel(panel, cfg, settings)
+        results.append(r)
+        traces.append(t)
+    applicable = [r.holds for r in results if r.holds is not None]
+    holds = all(applicable) if applicable else None
+    files: list[str] = []
+    if out is not None:
+        out = Path(out)
+        atomic_write_json(out / "config.json", {"figure": figure, "settings": settings, "panels": configs})
+        for r, t in zip(results, traces, strict=True):
+            atomic_write_text(out / f"metrics_{r.figure}.csv", metrics_csv(t))
+            files.append(f"metrics_{r.figure}.csv")
+        if figures:
+            from grokcheck.sim.figures import plot_panel, plot_panels
+
+            for r, t in zip(results, traces, strict=True):
+                plot_panel(t, r.figure, out / f"fig{r.figure}.png")
+                files.append(f"fig{r.figure}.png")
+            if len(results) > 1:
+                plot_panels(traces, [r.figure for r in results], out / f"fig{figure}.png")
+                files.append(f"fig{figure}.png")
+        files = ["config.json", *files, "summary.json"]
+    report = SimReport(figure=figure, panels=tuple(results), holds=holds,
+                       out=str(out) if out is not None else None, files=tuple(files))
+    if out is not None:
+        atomic_write_json(out / "summary.json", report_json(report))
+    return report
+
+
+def report_json(report: SimReport) -> dict[str, Any]:
+    """The JSON object ``--json`` prints: a single panel's fields at the top level, or, for
+    ``--fig 2``, the three panels under ``panels``."""
+    if len(report.panels) == 1:
+        return {**to_jsonable(report.panels[0]), "out": report.out, "files": list(report.files)}
+    return to_jsonable(report)
