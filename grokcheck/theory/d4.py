@@ -195,12 +195,14 @@ def d4_exponent_value(kappa: float, q: float) -> float:
 def eq6_loss(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> float:
     """Eq. 6 with a general cross-entropy: circuits given by their train logits ``O``."""
     P = np.asarray(cfg.norms)
+    w = np.maximum(w, 0.0)  # the domain is w >= 0; optimisers may hand over -0.0 or -1e-300
     return xent.xent(w, O, labels) + cfg.alpha / cfg.q * float(np.sum((w ** (1 / cfg.kappa) * P) ** cfg.q))
 
 
 def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
     P = np.asarray(cfg.norms)
     r = cfg.q / cfg.kappa
+    w = np.maximum(w, 0.0)
     with np.errstate(divide="ignore"):
         wd = cfg.alpha / cfg.kappa * P**cfg.q * np.where(w > 0, w ** (r - 1), 0.0 if r > 1 else np.inf)
     # at w_i = 0 with r < 1 the marginal cost is infinite; capped so products with 0 stay finite
