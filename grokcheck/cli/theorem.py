@@ -13,7 +13,9 @@ app = typer.Typer(help="Check Theorems D.1 and D.4 and Lemmas D.2/D.3 (Appendix 
 
 @app.command("d4")
 def d4(
-    kappa: Annotated[float, typer.Option("--kappa", help="Efficiency exponent kappa > 0 (Table 1: 1.2).")] = 1.2,
+    kappa: Annotated[
+        float, typer.Option("--kappa", help="Efficiency exponent kappa > 0 (Table 1: 1.2).")
+    ] = 1.2,
     q: Annotated[float, typer.Option("--q", help="Norm exponent q > 0 of Eq. 6 (weight decay: 2).")] = 2.0,
     norms: Annotated[
         str, typer.Option("--norms", help="Comma-separated circuit norms P_i > 0, 1 to 64 of them.")
@@ -40,16 +42,21 @@ def _render_d4(r) -> None:
     from rich.table import Table
 
     out = console()
-    table = Table(title=f"Theorem D.4  kappa={fmt(r.kappa)}  q={fmt(r.q)}  alpha={fmt(r.alpha)}  n_labels={r.n_labels}")
+    table = Table(
+        title=f"Theorem D.4  kappa={fmt(r.kappa)}  q={fmt(r.q)}  alpha={fmt(r.alpha)}  n_labels={r.n_labels}"
+    )
     for col in ("circuit", "P_i", "predicted w_i", "numeric w_i"):
         table.add_column(col, justify="right")
-    for i, (p, a, b) in enumerate(zip(r.norms, r.predicted_weights, r.numeric_weights)):
+    for i, (p, a, b) in enumerate(zip(r.norms, r.predicted_weights, r.numeric_weights, strict=True)):
         table.add_row(str(i), fmt(p), fmt(a, 8), fmt(b, 8))
     out.print(table)
     if r.case == 1:
         out.print("case 1 (kappa >= q): all weight on the circuit(s) of minimal norm")
     else:
-        out.print(f"case 2 (kappa < q): w_i proportional to P_i^exponent, exponent = -q*kappa/(q-kappa) = {r.exponent_exact}")
+        out.print(
+            "case 2 (kappa < q): w_i proportional to P_i^exponent, "
+            f"exponent = -q*kappa/(q-kappa) = {r.exponent_exact}"
+        )
     if r.note:
         out.print(r.note)
     out.print(f"max relative error {r.max_rel_error:.2e} (tolerance {r.tolerance:.0e}): {verdict(r.holds)}")
@@ -73,17 +80,29 @@ def d1(
         emit_json(r)
     else:
         out = console()
-        out.print("Theorem D.1: if every correct logit beats every wrong one, L_xent(c h) < L_xent(h) for c > 1")
+        out.print(
+            "Theorem D.1: if every correct logit beats every wrong one, L_xent(c h) < L_xent(h) for c > 1"
+        )
         e, n, v = r.exact, r.numeric, r.violation
-        out.print(f"  exact (sympy): d/dc L = {e.derivative} for one wrong label; negative for c, m > 0 "
-                  f"with 1..{len(e.wrong_labels)} wrong labels: {verdict(e.negative_when_margins_positive)}")
-        out.print(f"  exact (sympy): with margins of any sign the sign is undecided: {verdict(e.undecided_when_margins_real)}")
-        out.print(f"  numeric: {n.n_classifiers} random perfect classifiers ({n.n_examples} examples, {n.n_labels} labels), "
-                  f"max L(c h)/L(h) = {n.max_loss_ratio:.6f}, max dL/dc = {n.max_derivative:.3g}, "
-                  f"finite-difference error {n.max_fd_rel_error:.1e}: {verdict(n.holds)}")
+        out.print(
+            f"  exact (sympy): d/dc L = {e.derivative} for one wrong label; negative for c, m > 0 "
+            f"with 1..{len(e.wrong_labels)} wrong labels: {verdict(e.negative_when_margins_positive)}"
+        )
+        out.print(
+            "  exact (sympy): with margins of any sign the sign is undecided: "
+            f"{verdict(e.undecided_when_margins_real)}"
+        )
+        out.print(
+            f"  numeric: {n.n_classifiers} random perfect classifiers "
+            f"({n.n_examples} examples, {n.n_labels} labels), "
+            f"max L(c h)/L(h) = {n.max_loss_ratio:.6f}, max dL/dc = {n.max_derivative:.3g}, "
+            f"finite-difference error {n.max_fd_rel_error:.1e}: {verdict(n.holds)}"
+        )
         if v.found:
-            out.print(f"  hypothesis violated (accuracy {v.accuracy:.2f}): L({v.scale:g} h) = {v.scaled_loss:.4f} "
-                      f"> L(h) = {v.loss:.4f}, so perfect accuracy is needed")
+            out.print(
+                f"  hypothesis violated (accuracy {v.accuracy:.2f}): L({v.scale:g} h) = {v.scaled_loss:.4f} "
+                f"> L(h) = {v.loss:.4f}, so perfect accuracy is needed"
+            )
         else:
             out.print("  hypothesis violated: no classifier found whose loss rises when scaled")
         out.print(f"Theorem D.1: {verdict(r.holds)}")
@@ -107,19 +126,32 @@ def lemmas(
         d2, d3 = r.d2, r.d3
         c = d2.counterexample
         out.print("Lemma D.2: (a+b)^r <= a^r + b^r for a, b >= 0 and 0 < r <= 1")
-        out.print(f"  exact (sympy): x^r + (1-x)^r is concave on (0,1): {verdict(d2.concave_exact)}; "
-                  f"equals 1 at x=0 and x=1: {verdict(d2.endpoints_exact)}")
-        out.print(f"  numeric: {d2.n_numeric} random (a, b, r), min relative slack {d2.min_numeric_slack:.2e}")
-        out.print(f"  r > 1 is a counterexample: a=b=1, r={c['r']:g}: (a+b)^r = {c['lhs']:g} > a^r + b^r = {c['rhs']:g}")
+        out.print(
+            f"  exact (sympy): x^r + (1-x)^r is concave on (0,1): {verdict(d2.concave_exact)}; "
+            f"equals 1 at x=0 and x=1: {verdict(d2.endpoints_exact)}"
+        )
+        out.print(
+            f"  numeric: {d2.n_numeric} random (a, b, r), min relative slack {d2.min_numeric_slack:.2e}"
+        )
+        out.print(
+            f"  r > 1 is a counterexample: a=b=1, r={c['r']:g}: "
+            f"(a+b)^r = {c['lhs']:g} > a^r + b^r = {c['rhs']:g}"
+        )
         out.print(f"Lemma D.2: {verdict(d2.holds)}")
         p = d3.as_printed_counterexample
-        out.print("Lemma D.3 (corrected): for x > 0, r >= 1, c > 0 there is delta > 0 with "
-                  "x^r - (x-e)^r > e (r x^(r-1) - c) for all 0 < e < delta")
+        out.print(
+            "Lemma D.3 (corrected): for x > 0, r >= 1, c > 0 there is delta > 0 with "
+            "x^r - (x-e)^r > e (r x^(r-1) - c) for all 0 < e < delta"
+        )
         out.print(f"  exact (sympy): (x^r - (x-e)^r)/e -> r x^(r-1): {verdict(d3.derivative_exact)}")
-        out.print(f"  numeric: a delta found for {d3.n_numeric} random (x, r, c): {verdict(d3.corrected_holds)}")
-        out.print(f"  as printed in the paper (delta instead of e on the right) it is false: at x={p['x']:g}, "
-                  f"r={p['r']:g}, c={p['c']:g} no delta works (the left side -> 0 as e -> 0). "
-                  "The proof of Theorem D.4 uses the corrected form.")
+        out.print(
+            f"  numeric: a delta found for {d3.n_numeric} random (x, r, c): {verdict(d3.corrected_holds)}"
+        )
+        out.print(
+            f"  as printed in the paper (delta instead of e on the right) it is false: at x={p['x']:g}, "
+            f"r={p['r']:g}, c={p['c']:g} no delta works (the left side -> 0 as e -> 0). "
+            "The proof of Theorem D.4 uses the corrected form."
+        )
         out.print(f"Lemma D.3 (corrected): {verdict(d3.holds)}")
     if not r.holds:
         raise typer.Exit(1)

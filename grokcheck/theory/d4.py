@@ -122,7 +122,9 @@ def _global_min_1d(f, hi: float, per_decade: int = 100) -> float:
         return 0.0
     lo_b, hi_b = grid[k - 1], grid[min(k + 1, n_grid)]
     res = minimize_scalar(
-        lambda x: float(f(np.array([x]))[0]), bounds=(lo_b, hi_b), method="bounded",
+        lambda x: float(f(np.array([x]))[0]),
+        bounds=(lo_b, hi_b),
+        method="bounded",
         options={"xatol": (hi_b - lo_b) * 1e-12},
     )
     return float(res.x) if res.fun <= values[k] else float(grid[k])
@@ -143,6 +145,7 @@ def predicted_weights(
     p_min = float(P.min())
     tied = tuple(int(i) for i in np.flatnonzero(P <= p_min * (1 + TIE_RTOL)))
     if theorem_case(kappa, q) == 1 and exponent is None:
+
         def loss_total(S: np.ndarray) -> np.ndarray:
             return np.logaddexp(0.0, math.log(cfg.n_labels - 1) - S) + a / q * p_min**q * S ** (q / kappa)
 
@@ -152,7 +155,7 @@ def predicted_weights(
         if len(tied) == 1:
             note = ""
         elif kappa == q:
-            note = f"circuits {list(tied)} tie for the minimal norm; any split of the weight among them is optimal"
+            note = f"circuits {list(tied)} tie for the minimal norm; any split among them is optimal"
         else:
             note = f"circuits {list(tied)} tie for the minimal norm; all weight on any one of them is optimal"
         return w, tied, note
@@ -163,10 +166,11 @@ def predicted_weights(
     r = q / kappa
     coef = a / kappa * float(np.sum(P**q * v**r))
     if r <= 1:  # only reachable with an overridden exponent: L(c v) need not be convex in c
+
         def loss_c(c: np.ndarray) -> np.ndarray:
             return np.logaddexp(0.0, math.log(cfg.n_labels - 1) - c * sv) + coef * kappa / q * c**r
 
-        bound = max(weight_bound(float(p), cfg) / float(x) for p, x in zip(P, v))
+        bound = max(weight_bound(float(p), cfg) / float(x) for p, x in zip(P, v, strict=True))
         return _global_min_1d(loss_c, bound) * v, tied, ""
 
     from scipy.optimize import brentq
@@ -289,6 +293,7 @@ def _numeric_optimum(
     for i in range(n):
         e = np.zeros(n)
         e[i] = 1.0
+
         def along(t: np.ndarray, i: int = i) -> np.ndarray:  # Eq. 6 with all weight on circuit i
             return xent.xent_ray(t, O[i], labels) + cfg.alpha / cfg.q * (t ** (1 / cfg.kappa) * P[i]) ** cfg.q
 
@@ -312,8 +317,12 @@ def _numeric_optimum(
 
     def solve(x0: np.ndarray) -> np.ndarray:
         res = minimize(
-            f_u, x0 ** (1 / m), jac=grad_u, method="L-BFGS-B",
-            bounds=[(0.0, h ** (1 / m)) for h in hi], options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
+            f_u,
+            x0 ** (1 / m),
+            jac=grad_u,
+            method="L-BFGS-B",
+            bounds=[(0.0, h ** (1 / m)) for h in hi],
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
         )
         return np.clip(res.x**m, 0.0, hi)
 
@@ -377,7 +386,9 @@ def check_d4(
             raise InputError("train_logits", f"has {O.shape[0]} circuits but norms has {len(cfg.norms)}")
         assumption = bool(np.all(O == O[0]))
         if not assumption:
-            note = (note + "; " if note else "") + "circuits' train logits differ: the theorem's assumption is violated"
+            note = (
+                note + "; " if note else ""
+            ) + "circuits' train logits differ: the theorem's assumption is violated"
     num = numeric_optimum(cfg, train_logits=O, labels=lab)
     if case == 1 and len(tied) > 1 and exponent is None:
         err = max_rel_error(_grouped(pred, tied), _grouped(num, tied))
@@ -395,11 +406,22 @@ def check_d4(
             exp_value = float(exponent)
     return D4Check(
         theorem="D.4",
-        kappa=cfg.kappa, q=cfg.q, alpha=cfg.alpha, n_labels=cfg.n_labels, norms=cfg.norms,
-        case=case, exponent=exp_value, exponent_exact=exp_exact,
+        kappa=cfg.kappa,
+        q=cfg.q,
+        alpha=cfg.alpha,
+        n_labels=cfg.n_labels,
+        norms=cfg.norms,
+        case=case,
+        exponent=exp_value,
+        exponent_exact=exp_exact,
         predicted_weights=tuple(float(x) for x in pred),
         numeric_weights=tuple(float(x) for x in num),
-        predicted_loss=eq6_loss(pred, cfg, O, lab), numeric_loss=eq6_loss(num, cfg, O, lab),
-        max_rel_error=err, tolerance=tolerance, assumption_holds=assumption,
-        holds=bool(err <= tolerance), tied=tied if len(tied) > 1 else (), note=note,
+        predicted_loss=eq6_loss(pred, cfg, O, lab),
+        numeric_loss=eq6_loss(num, cfg, O, lab),
+        max_rel_error=err,
+        tolerance=tolerance,
+        assumption_holds=assumption,
+        holds=bool(err <= tolerance),
+        tied=tied if len(tied) > 1 else (),
+        note=note,
     )

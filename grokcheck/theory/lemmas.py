@@ -84,7 +84,14 @@ def check_d2(n: int = 20000, seed: int = 0) -> LemmaD2:
     concave, endpoints = d2_exact()
     slack = d2_numeric(n, seed)
     a, b, r = 1.0, 1.0, 2.0
-    counter = {"a": a, "b": b, "r": r, "lhs": (a + b) ** r, "rhs": a**r + b**r, "violated": (a + b) ** r > a**r + b**r}
+    counter = {
+        "a": a,
+        "b": b,
+        "r": r,
+        "lhs": (a + b) ** r,
+        "rhs": a**r + b**r,
+        "violated": (a + b) ** r > a**r + b**r,
+    }
     return LemmaD2(concave, endpoints, n, slack, counter, concave and endpoints and slack >= -1e-12)
 
 

@@ -6,8 +6,20 @@ import json
 
 import pytest
 
-D4_FIELDS = {"theorem", "kappa", "q", "alpha", "n_labels", "norms", "case", "exponent",
-             "predicted_weights", "numeric_weights", "max_rel_error", "holds"}
+D4_FIELDS = {
+    "theorem",
+    "kappa",
+    "q",
+    "alpha",
+    "n_labels",
+    "norms",
+    "case",
+    "exponent",
+    "predicted_weights",
+    "numeric_weights",
+    "max_rel_error",
+    "holds",
+}
 
 
 def test_d4_human(cli):
@@ -41,11 +53,20 @@ def test_d1_and_lemmas(cli):
 @pytest.mark.parametrize(
     "args, flag",
     [
-        (["--kappa", "0"], "--kappa"), (["--kappa", "-1"], "--kappa"), (["--kappa", "nan"], "--kappa"),
-        (["--kappa", "inf"], "--kappa"), (["--kappa", "abc"], "--kappa"), (["--q", "0"], "--q"),
-        (["--alpha", "-0.1"], "--alpha"), (["--alpha", "x"], "--alpha"), (["--norms", ""], "--norms"),
-        (["--norms", "1,a"], "--norms"), (["--norms", "1,-2"], "--norms"), (["--norms", "0"], "--norms"),
-        (["--n-labels", "1"], "--n-labels"), (["--n-labels", "2.5"], "--n-labels"),
+        (["--kappa", "0"], "--kappa"),
+        (["--kappa", "-1"], "--kappa"),
+        (["--kappa", "nan"], "--kappa"),
+        (["--kappa", "inf"], "--kappa"),
+        (["--kappa", "abc"], "--kappa"),
+        (["--q", "0"], "--q"),
+        (["--alpha", "-0.1"], "--alpha"),
+        (["--alpha", "x"], "--alpha"),
+        (["--norms", ""], "--norms"),
+        (["--norms", "1,a"], "--norms"),
+        (["--norms", "1,-2"], "--norms"),
+        (["--norms", "0"], "--norms"),
+        (["--n-labels", "1"], "--n-labels"),
+        (["--n-labels", "2.5"], "--n-labels"),
     ],
 )
 def test_d4_bad_input(cli, args, flag):

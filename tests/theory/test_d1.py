@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grokcheck.theory.d1 import (
-    check_d1, dloss_dscale, exact_check, find_violation, loss_of, numeric_check, random_perfect_classifier,
+    check_d1,
+    dloss_dscale,
+    exact_check,
+    find_violation,
+    loss_of,
+    numeric_check,
+    random_perfect_classifier,
 )
 
 

@@ -141,7 +141,9 @@ def test_differing_train_logits_violate_the_assumption():
     half = good.copy()
     half[n // 2 :] = np.roll(half[n // 2 :], 1, axis=1)  # wrong answer on half the examples
     O = np.stack([good, half])
-    r = check_d4(D4Config(kappa=1.2, q=2.0, norms=(1.5, 1.0), n_labels=n_labels), train_logits=O, labels=labels)
+    r = check_d4(
+        D4Config(kappa=1.2, q=2.0, norms=(1.5, 1.0), n_labels=n_labels), train_logits=O, labels=labels
+    )
     assert not r.assumption_holds
     assert not r.holds
     assert "assumption" in r.note
@@ -152,16 +154,25 @@ def test_identical_explicit_logits_still_hold():
     labels = np.arange(n) % n_labels
     good = np.zeros((n, n_labels))
     good[np.arange(n), labels] = 1.0
-    r = check_d4(D4Config(kappa=1.2, q=2.0, norms=(1.0, 2.0), n_labels=n_labels),
-                 train_logits=np.stack([good, good]), labels=labels)
+    r = check_d4(
+        D4Config(kappa=1.2, q=2.0, norms=(1.0, 2.0), n_labels=n_labels),
+        train_logits=np.stack([good, good]),
+        labels=labels,
+    )
     assert r.assumption_holds and r.holds
 
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"kappa": 0.0}, "kappa"), ({"kappa": float("nan")}, "kappa"), ({"q": -1.0}, "q"),
-     ({"alpha": float("inf")}, "alpha"), ({"norms": ()}, "norms"), ({"norms": (1.0, -2.0)}, "norms"),
-     ({"n_labels": 1}, "n_labels")],
+    [
+        ({"kappa": 0.0}, "kappa"),
+        ({"kappa": float("nan")}, "kappa"),
+        ({"q": -1.0}, "q"),
+        ({"alpha": float("inf")}, "alpha"),
+        ({"norms": ()}, "norms"),
+        ({"norms": (1.0, -2.0)}, "norms"),
+        ({"n_labels": 1}, "n_labels"),
+    ],
 )
 def test_bad_config(kwargs, name):
     with pytest.raises(InputError) as e:
