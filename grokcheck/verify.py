@@ -14,6 +14,7 @@ from dataclasses import dataclass
 PROVIDERS: tuple[str, ...] = (
     "grokcheck.theory.checks",
     "grokcheck.sim.checks",
+    "grokcheck.transformer.checks",
 )
 
 

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc
 
 from grokcheck import __version__
-from grokcheck.cli import sim, theorem, verify
+from grokcheck.cli import sim, theorem, train, verify
 from grokcheck.errors import GrokcheckError
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ def _root(
 app.add_typer(theorem.app, name="theorem")
 app.command("verify")(verify.verify)
 app.command("sim")(sim.sim)
+app.command("train")(train.train)
 
 # Each pillar adds its command here (one import above, one line below).
 

@@ -1,0 +1,73 @@
+"""Checkpoints: one ``torch.save``'d dict per file, written atomically, validated on load.
+
+A checkpoint holds everything needed to continue a run exactly: the config (as JSON-able
+data), the model's and the optimizer's state, the step, the metrics so far, the milestone
+tracker and torch's RNG state. Loading checks the format tag and the expected keys, and turns
+every failure (missing file, truncated or foreign file, wrong kind) into a one-line
+:class:`RunError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grokcheck.errors import RunError
+from grokcheck.records import atomic_write_bytes
+
+FORMAT = "grokcheck-transformer-checkpoint"
+VERSION = 1
+#: keys every checkpoint has, whatever its kind
+REQUIRED = ("format", "version", "kind", "config", "model", "step")
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], *, kind: str) -> None:
+    """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically.
+
+    Args:
+        path: destination file; its folder is created.
+        payload: must contain ``config``, ``model`` (a state dict) and ``step``.
+        kind: what the file is (``"train"``, ``"pretrain"``, ``"ungrok"``); checked on load.
+    """
+    data = {"format": FORMAT, "version": VERSION, "kind": kind, **payload}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, *, kind: str | tuple[str, ...]) -> dict[str, Any]:
+    """Load and validate a checkpoint written by :func:`save_checkpoint`.
+
+    Tensors are loaded on CPU with ``weights_only=True`` (no arbitrary code runs).
+
+    Raises:
+        RunError: the file is missing, unreadable, not a grokcheck checkpoint, of another
+            ``kind`` or from an unknown format version.
+    """
+    path = Path(path)
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if not path.is_file():
+        raise RunError(f"checkpoint {path} not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated or foreign files
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise RunError(f"checkpoint {path} is corrupt or not a checkpoint ({reason})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RunError(f"checkpoint {path} is not a grokcheck transformer checkpoint")
+    if data.get("version") != VERSION:
+        raise RunError(
+            f"checkpoint {path} has format version {data.get('version')!r}; "
+            f"this grokcheck reads version {VERSION}"
+        )
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise RunError(f"checkpoint {path} is incomplete (missing {', '.join(missing)})")
+    if data["kind"] not in kinds:
+        raise RunError(
+            f"checkpoint {path} holds a {data['kind']!r} run, expected {' or '.join(kinds)}"
+        )
+    return data
