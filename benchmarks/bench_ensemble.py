@@ -27,9 +27,7 @@ def main() -> None:
     ap.add_argument("--p", type=int, default=113)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="0 = torch's default")
-    ap.add_argument(
-        "--tf32", action="store_true", help="allow TF32 matmuls on CUDA (off by default)"
-    )
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA (off by default)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
@@ -43,9 +41,7 @@ def main() -> None:
         for K in ks:
             members = tuple(Member(seed=k) for k in range(K))
             ens = Ensemble(EnsembleConfig(members=members, p=args.p, tf32=args.tf32), device=dev)
-            t = median_ms(
-                interleaved({"step": ens.train_step}, warmup=2, reps=args.reps, device=dev)["step"]
-            )
+            t = median_ms(interleaved({"step": ens.train_step}, warmup=2, reps=args.reps, device=dev)["step"])
             base = t if K == 1 else base
             row = {
                 "device": dev,

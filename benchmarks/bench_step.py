@@ -35,12 +35,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="0 = torch's default")
     ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument(
-        "--compile", action="store_true", help="also time the engine under torch.compile"
-    )
-    ap.add_argument(
-        "--no-tune-malloc", action="store_true", help="keep glibc's default malloc settings"
-    )
+    ap.add_argument("--compile", action="store_true", help="also time the engine under torch.compile")
+    ap.add_argument("--no-tune-malloc", action="store_true", help="keep glibc's default malloc settings")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
@@ -86,8 +82,8 @@ def main() -> None:
         def compiled(tokens):
             plan = comp_plans.plan(tokens)
             params = {k: getattr(comp_model, k).unsqueeze(0) for k in engine.PARAM_NAMES}
-            tabs = comp_tables(params, plan)
-            return engine._BagMlp.apply(*tabs, plan, ref.cfg.d_mlp, ds.n_classes)[0]
+            tab, a_var, bias, w_ou, _ = comp_tables(params, plan)
+            return engine._BagMlp.apply(tab, a_var, bias, w_ou, plan, ref.cfg.d_mlp, ds.n_classes)[0]
 
         steps["engine+compile"] = trainer(comp_model, compiled)
         t0 = time.perf_counter()
@@ -106,9 +102,7 @@ def main() -> None:
         loop.evaluate(fast, tok, lab)
         loop.evaluate(fast, sp.test_tokens, sp.test_labels)
 
-    eval_ms = median_ms(
-        interleaved({"eval": evaluate}, warmup=2, reps=max(5, args.reps // 3))["eval"]
-    )
+    eval_ms = median_ms(interleaved({"eval": evaluate}, warmup=2, reps=max(5, args.reps // 3))["eval"])
     med = {k: median_ms(v) for k, v in times.items()}
     rows = []
     for name, ms in med.items():
@@ -140,15 +134,20 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"p={args.p} add, {len(lab)} train examples, {result['threads']} threads, "
-          f"{args.reps} reps; fp32 matmul peak {peak:.0f} GFLOP/s")
-    print(f"{'trainer':16} {'median ms':>10} {'x naive':>8} {'GFLOP':>7} {'GFLOP/s':>8} "
-          f"{'of peak':>8}")
+    print(
+        f"p={args.p} add, {len(lab)} train examples, {result['threads']} threads, "
+        f"{args.reps} reps; fp32 matmul peak {peak:.0f} GFLOP/s"
+    )
+    print(f"{'trainer':16} {'median ms':>10} {'x naive':>8} {'GFLOP':>7} {'GFLOP/s':>8} {'of peak':>8}")
     for r in rows:
-        print(f"{r['trainer']:16} {r['median_ms']:10.2f} {r['speedup_vs_naive']:8.2f} "
-              f"{r['gflop_per_step']:7.2f} {r['gflops']:8.1f} {r['fraction_of_peak']:8.1%}")
-    print(f"eval (train + test, engine): {eval_ms:.1f} ms = {result['eval_fraction']:.1%} of "
-          f"training time at eval every {args.eval_every} steps")
+        print(
+            f"{r['trainer']:16} {r['median_ms']:10.2f} {r['speedup_vs_naive']:8.2f} "
+            f"{r['gflop_per_step']:7.2f} {r['gflops']:8.1f} {r['fraction_of_peak']:8.1%}"
+        )
+    print(
+        f"eval (train + test, engine): {eval_ms:.1f} ms = {result['eval_fraction']:.1%} of "
+        f"training time at eval every {args.eval_every} steps"
+    )
     print(f"page faults per step: {faults:.0f} (malloc tuned: {result['malloc_tuned']})")
     if compile_s is not None:
         print(f"torch.compile: first step (cold compile) {compile_s:.1f} s")

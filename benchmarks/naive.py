@@ -52,9 +52,7 @@ class NaiveTransformer(nn.Module):
         v = torch.einsum("hmd,bpm->bhpd", self.W_V, x)
         scores = torch.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(self.d_head)
         scores = scores.masked_fill(self.mask[:pos, :pos] == 0, float("-inf"))
-        z = torch.einsum(
-            "bhqk,bhkd->bhqd", scores.softmax(dim=-1), v
-        )  # (batch, heads, pos, d_head)
+        z = torch.einsum("bhqk,bhkd->bhqd", scores.softmax(dim=-1), v)  # (batch, heads, pos, d_head)
         x = x + torch.einsum("bhpd,hdm->bpm", z, self.W_O)
         x = x + torch.relu(x @ self.W_in + self.b_in) @ self.W_out + self.b_out
         return x @ self.W_U  # (batch, pos, n_classes): every position unembedded

@@ -181,6 +181,9 @@ def train(
 
     import torch
 
+    from grokcheck.transformer.train import resolve_device
+
+    resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
     if threads:
         torch.set_num_threads(threads)
     if is_ungrok:

@@ -71,7 +71,8 @@ class Plan:
     """Index structures for one token set (``K`` models x ``n`` examples), built once.
 
     Positions split into *constant* ones (one token in every row: ``op``, ``=``) and *varying*
-    ones (``x``, ``y``). Each varying (token, position) pair that occurs is one table row.
+    ones (``x``, ``y``; position 0 counts as varying if none does). Each varying (token,
+    position) pair that occurs is one table row.
 
     Attributes:
         K, n, T, H: models, examples per model, positions, heads.
@@ -146,9 +147,9 @@ def make_plan(tokens: torch.Tensor, n_heads: int) -> Plan:
         rows.append(inverse + sum(len(u) for u in row_tok))
         row_tok.append(uniq)
         row_pos.append(torch.full_like(uniq, j))
-    row_tok = torch.cat(row_tok) if row_tok else flat.new_zeros(0)
+    row_tok = torch.cat(row_tok)
     Rv = len(row_tok)
-    row_of = torch.stack(rows, dim=1) if rows else flat.new_zeros(K * n, 0)  # (K*n, Pv)
+    row_of = torch.stack(rows, dim=1)  # (K*n, Pv)
     model_of = torch.arange(K, device=dev).repeat_interleave(n)[:, None, None]  # (K*n, 1, 1)
     heads = torch.arange(H, device=dev)[:, None]  # (H, 1)
     # (K*n, H, Pv) rows of the (K, H, Rv) table stack; increasing along (head, position)
@@ -165,7 +166,7 @@ def make_plan(tokens: torch.Tensor, n_heads: int) -> Plan:
         var_pos=var_pos,
         const_pos=const_pos,
         row_tok=row_tok,
-        row_pos=torch.cat(row_pos) if row_pos else flat.new_zeros(0),
+        row_pos=torch.cat(row_pos),
         const_tok=flat[0, list(const_pos)].clone(),
         score_idx=(model_of[:, :, 0] * Rv + row_of).reshape(-1),
         bag_idx=bag_idx,
@@ -276,7 +277,9 @@ def stacked_logits(params: Mapping[str, torch.Tensor], plan: Plan) -> torch.Tens
         ScoreRangeError: see :func:`tables` (callers fall back to the reference model).
     """
     F, C = params["W_in"].shape[2], params["W_U"].shape[2]
-    tab, a_var, bias, w_ou = tables(params, plan)
+    tab, a_var, bias, w_ou, spread = tables(params, plan)
+    if float(spread) > SCORE_RANGE.get(tab.dtype, 40.0):
+        raise ScoreRangeError(f"attention scores span {float(spread):.0f} nats")
     return _BagMlp.apply(tab, a_var, bias, w_ou, plan, F, C)
 
 
@@ -290,13 +293,12 @@ def tables(params: Mapping[str, torch.Tensor], plan: Plan) -> tuple[torch.Tensor
     constant positions cost nothing per example.
 
     Returns ``tab (K*H*Rv, Wt)`` (rows ``u T``, plus ``c`` on the first varying position's),
-    ``a_var (K*n, H*Pv)`` (``1/Z``), ``bias (K, Wt) = [r0 W_in + b_in | (r0 + b_out) W_U | 0]``
-    and ``w_ou (K, F, Wt - F) = W_out [W_U | 0]``.
-
-    Raises:
-        ScoreRangeError: a head's scores span more than :data:`SCORE_RANGE` nats (``m`` is the
-            highest score, so no weight overflows; the constant positions bound every ``Z``
-            from below, and this keeps that bound far from underflow).
+    ``a_var (K*n, H*Pv)`` (``1/Z``), ``bias (K, Wt) = [r0 W_in + b_in | (r0 + b_out) W_U | 0]``,
+    ``w_ou (K, F, Wt - F) = W_out [W_U | 0]`` and ``spread``, the largest gap in nats between a
+    head's highest score and the log of its constant positions' summed weight. ``m`` is the
+    highest score, so no weight overflows; the constant positions bound every ``Z`` from below,
+    and :func:`stacked_logits` refuses a ``spread`` beyond :data:`SCORE_RANGE`, which keeps that
+    bound far from underflow.
     """
     W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, b_in, W_out, b_out, W_U = (params[k] for k in PARAM_NAMES)
     K, _, d = W_E.shape
@@ -319,8 +321,7 @@ def tables(params: Mapping[str, torch.Tensor], plan: Plan) -> tuple[torch.Tensor
     m = torch.maximum(S_var.amax(dim=1), S_c.amax(dim=1)).detach()  # (K, H)
     u_var, u_c = (S_var - m[:, None]).exp(), (S_c - m[:, None]).exp()
     z_c = u_c.sum(dim=1)  # (K, H): part of every example's normaliser
-    if float(-z_c.detach().log().max()) > SCORE_RANGE.get(z_c.dtype, 40.0):
-        raise ScoreRangeError("attention scores span too many nats for the table engine")
+    spread = -z_c.detach().log().max()  # checked by the caller (no graph break here)
     z = u_var.reshape(K * Rv, H).index_select(0, plan.score_idx).view(K * n, Pv, H).sum(dim=1)
     z = z + z_c.repeat_interleave(n, dim=0)  # (K*n, H)
     a_var = z.reciprocal()[:, :, None].expand(K * n, H, Pv).reshape(K * n, H * Pv)
@@ -344,7 +345,7 @@ def tables(params: Mapping[str, torch.Tensor], plan: Plan) -> tuple[torch.Tensor
         dim=1,
     )
     w_ou = W_out @ WinU[..., F:]  # (K, F, Wt - F): W_out W_U and zero columns
-    return tab.reshape(K * H * Rv, Wt), a_var, bias, w_ou
+    return tab.reshape(K * H * Rv, Wt), a_var, bias, w_ou, spread
 
 
 # --- one model: a drop-in logits function ----------------------------------------------------

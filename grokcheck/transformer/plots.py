@@ -15,9 +15,7 @@ from grokcheck.records import save_figure
 TRAIN_COLOR, TEST_COLOR = "tab:blue", "tab:red"
 
 
-def _series(
-    rows: Sequence[dict[str, Any]], key: str, offset: int = 0
-) -> tuple[list[float], list[float]]:
+def _series(rows: Sequence[dict[str, Any]], key: str, offset: int = 0) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for r in rows:
         if r["step"] + offset == 0 and len(rows) > 1:
@@ -57,46 +55,27 @@ def plot_curves(
             (result.step_test_95, "--", "test 95%"),
         ):
             if step:
-                ax_acc.axvline(
-                    step, color="gray", linestyle=style, linewidth=1, label=f"{label} @ {step}"
-                )
+                ax_acc.axvline(step, color="gray", linestyle=style, linewidth=1, label=f"{label} @ {step}")
     ax_loss.legend(loc="best")
     ax_acc.legend(loc="lower right", fontsize="small")
     ax_loss.set_title(title)
     save_figure(fig, path)
 
 
-def plot_ungrok(
-    pre_rows: Sequence[dict[str, Any]],
-    rows: Sequence[dict[str, Any]],
-    path: str | Path,
-    *,
-    title: str,
-) -> None:
-    """Figure 1b: continuing a grokked network on a reduced dataset (test = the complement).
+def plot_ungrok(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str) -> None:
+    """Figure 1b: a grokked network trained on a reduced dataset (test = the complement).
 
-    The pretraining phase (full dataset, so no test set) is drawn faded and the ungrokking
-    phase's steps continue after it, all on one log axis.
+    The x axis counts steps on the reduced dataset, as in Figure 1b; the pretraining that came
+    before is summarised in the title (its curves are in ``pretrain_metrics.jsonl``).
     """
     fig, ax_loss, ax_acc = _figure()
-    offset = pre_rows[-1]["step"] if pre_rows else 0
-    ax_loss.plot(
-        *_series(pre_rows, "train_loss"),
-        color=TRAIN_COLOR,
-        alpha=0.4,
-        label="Pretrain (full dataset)",
-    )
-    ax_acc.plot(*_series(pre_rows, "train_acc"), color=TRAIN_COLOR, alpha=0.4)
     for key, color, label in (
-        ("train", TRAIN_COLOR, "Train (reduced)"),
-        ("test", TEST_COLOR, "Test (rest)"),
+        ("train", TRAIN_COLOR, "Train (reduced dataset)"),
+        ("test", TEST_COLOR, "Test (the rest)"),
     ):
-        ax_loss.plot(*_series(rows, f"{key}_loss", offset), color=color, label=label)
-        ax_acc.plot(*_series(rows, f"{key}_acc", offset), color=color, label=label)
-    if offset:
-        for ax in (ax_loss, ax_acc):
-            ax.axvline(offset, color="gray", linestyle=":", linewidth=1)
-        ax_acc.text(offset, 0.5, " reduced dataset from here", fontsize="small", color="gray")
+        ax_loss.plot(*_series(rows, f"{key}_loss"), color=color, label=label)
+        ax_acc.plot(*_series(rows, f"{key}_acc"), color=color, label=label)
+    ax_acc.set_xlabel("Steps on the reduced dataset (= epochs, full batch)")
     ax_loss.legend(loc="best", fontsize="small")
-    ax_loss.set_title(title)
+    ax_loss.set_title(title, fontsize="medium")
     save_figure(fig, path)

@@ -178,9 +178,7 @@ def ungrok(
         check_same_config(cfg, saved, out / "config.json")
     if out is not None:
         atomic_write_json(out / "config.json", cfg)
-    cache_path = (
-        Path(cache_dir) / f"pretrain-{cfg.pretrain_key()}.pt" if cache_dir is not None else None
-    )
+    cache_path = Path(cache_dir) / f"pretrain-{cfg.pretrain_key()}.pt" if cache_dir is not None else None
 
     model = make_model(mcfg, seed=cfg.seed, dtype=PARAM_DTYPES[cfg.param_dtype], device=dev)
     forward = make_forward(model, cfg.engine)
@@ -202,9 +200,7 @@ def ungrok(
     if out is not None:
         write_metrics(out / "pretrain_metrics.jsonl", pre_tracker)
     if pre_stopped == "interrupted":
-        return UngrokResult(
-            cfg.reduced_size, pre_result, None, None, cached, _str(cache_path), _str(out)
-        )
+        return UngrokResult(cfg.reduced_size, pre_result, None, None, cached, _str(cache_path), _str(out))
 
     # Phase 2: a fresh AdamW on the reduced subset; test = the complement
     loss_dtype = LOSS_DTYPES[cfg.loss_dtype]
@@ -220,14 +216,10 @@ def ungrok(
         restore(load_checkpoint(ckpt_path, kind="ungrok"), model, optimizer, tracker)
 
     def save() -> None:
-        save_checkpoint(
-            ckpt_path, checkpoint_payload(cfg, model, optimizer, tracker), kind="ungrok"
-        )
+        save_checkpoint(ckpt_path, checkpoint_payload(cfg, model, optimizer, tracker), kind="ungrok")
         write_metrics(out / "metrics.jsonl", tracker)
 
-    data = Data(
-        *(t.to(dev) for t in (sp.train_tokens, sp.train_labels, sp.test_tokens, sp.test_labels))
-    )
+    data = Data(*(t.to(dev) for t in (sp.train_tokens, sp.train_labels, sp.test_tokens, sp.test_labels)))
     stopped = run_loop(
         model=model,
         optimizer=optimizer,
@@ -245,12 +237,8 @@ def ungrok(
         phase="ungrok",
         budget_reason="steps",
     )
-    ung_result = _phase_result(
-        cfg, ds, len(sp.train_idx), len(sp.test_idx), tracker, stopped, str(dev)
-    )
-    below = next(
-        (r["step"] for r in tracker.rows if r["test_acc"] is not None and r["test_acc"] < 0.5), None
-    )
+    ung_result = _phase_result(cfg, ds, len(sp.train_idx), len(sp.test_idx), tracker, stopped, str(dev))
+    below = next((r["step"] for r in tracker.rows if r["test_acc"] is not None and r["test_acc"] < 0.5), None)
     result = UngrokResult(
         reduced_size=cfg.reduced_size,
         pretrain=pre_result,
@@ -265,11 +253,12 @@ def ungrok(
         from grokcheck.transformer.plots import plot_ungrok
 
         what = tasks.TASKS[cfg.task].formula
+        where = "" if ds.p is None else f", p={ds.p}"
         title = (
-            f"Ungrokking: {what}{'' if ds.p is None else f', p={ds.p}'}; full dataset, "
-            f"then D'={cfg.reduced_size} (test: the other {len(sp.test_idx)})"
+            f"Ungrokking {what}{where}: pretrained on all {len(ds)} ({pre_result.steps} "
+            f"steps),\nthen trained on D'={cfg.reduced_size}; test = the other {len(sp.test_idx)}"
         )
-        plot_ungrok(pre_tracker.rows, tracker.rows, out / "ungrok.png", title=title)
+        plot_ungrok(tracker.rows, out / "ungrok.png", title=title)
     return result
 
 

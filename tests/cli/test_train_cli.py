@@ -232,6 +232,7 @@ def test_documented_examples_parse_and_run(cli, tmp_path: Path) -> None:
         assert r.code == 0 and json.loads(r.out)["train_size"] == 7200
     else:
         assert r.code == 2 and "--device: CUDA is not available" in r.err
+        assert not (tmp_path / "s5").exists()
     r = cli(
         "train",
         "--task",
