@@ -221,7 +221,8 @@ def _newton_polish(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarr
     """
     P = np.asarray(cfg.norms)
     r = cfg.q / cfg.kappa
-    free = w > 0
+    # coordinates ~0 stay put: their Hessian entry ~ w^(r-2) is huge and would stall every step
+    free = w > 1e-10 * w.max(initial=0.0)
     if not free.any():
         return w
     best, best_loss = w.copy(), eq6_loss(w, cfg, O, labels)
@@ -236,13 +237,13 @@ def _newton_polish(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarr
         improved = False
         for t in (1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 64):
             cand = best.copy()
-            cand[free] = best[free] - t * step
-            if np.all(cand[free] > 0):
-                loss = eq6_loss(cand, cfg, O, labels)
-                if loss <= best_loss:
-                    improved = loss < best_loss or not np.array_equal(cand, best)
-                    best, best_loss = cand, loss
-                    break
+            # a weight heading to ~0 may shrink 1000x per step but never cross 0
+            cand[free] = np.maximum(best[free] - t * step, best[free] * 1e-3)
+            loss = eq6_loss(cand, cfg, O, labels)
+            if loss <= best_loss:
+                improved = loss < best_loss or not np.array_equal(cand, best)
+                best, best_loss = cand, loss
+                break
         if not improved or np.max(np.abs(t * step)) <= 1e-15 * np.max(best):
             break
     return best

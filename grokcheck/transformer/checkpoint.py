@@ -67,7 +67,5 @@ def load_checkpoint(path: str | Path, *, kind: str | tuple[str, ...]) -> dict[st
     if missing:
         raise RunError(f"checkpoint {path} is incomplete (missing {', '.join(missing)})")
     if data["kind"] not in kinds:
-        raise RunError(
-            f"checkpoint {path} holds a {data['kind']!r} run, expected {' or '.join(kinds)}"
-        )
+        raise RunError(f"checkpoint {path} holds a {data['kind']!r} run, expected {' or '.join(kinds)}")
     return data

@@ -45,9 +45,7 @@ def judge(r: TrainResult, *, max_steps: int, seed: int) -> Check:
     test accuracy >= 0.95 strictly later (the delay is what makes it grokking), and test
     accuracy >= 0.99 held to the end (``stopped == "grokked"``)."""
     delayed = (
-        r.step_train_100 is not None
-        and r.step_test_95 is not None
-        and r.step_test_95 > r.step_train_100
+        r.step_train_100 is not None and r.step_test_95 is not None and r.step_test_95 > r.step_train_100
     )
     holds = (
         r.stopped == "grokked"

@@ -79,8 +79,8 @@ class Plan:
         var_pos / const_pos: the varying and the constant positions (the last is constant).
         row_tok / row_pos: ``(Rv,)`` token and position of each varying table row.
         const_tok: ``(Pc,)`` the token at each constant position.
-        score_idx: ``(K * n * Pv,)`` row of the ``(K * Rv, H)`` score stack of each varying
-            position of each example.
+        const_pos_t: ``const_pos`` as a tensor.
+        first_rows: how many rows belong to the first varying position (they come first).
         bag_idx: ``(K * n, H * Pv)`` row of the ``(K * H * Rv, Wt)`` table stack of each
             (head, position) of each example; increasing within a row (a CSR pattern).
         crow: ``(K * n + 1,)`` CSR row pointers of the ``(K * n, K * H * Rv)`` weight matrix.
@@ -96,7 +96,8 @@ class Plan:
     row_tok: torch.Tensor
     row_pos: torch.Tensor
     const_tok: torch.Tensor
-    score_idx: torch.Tensor
+    const_pos_t: torch.Tensor
+    first_rows: int
     bag_idx: torch.Tensor
     crow: torch.Tensor
     t_crow: torch.Tensor
@@ -168,7 +169,8 @@ def make_plan(tokens: torch.Tensor, n_heads: int) -> Plan:
         row_tok=row_tok,
         row_pos=torch.cat(row_pos),
         const_tok=flat[0, list(const_pos)].clone(),
-        score_idx=(model_of[:, :, 0] * Rv + row_of).reshape(-1),
+        const_pos_t=torch.tensor(const_pos, dtype=torch.int64, device=dev),
+        first_rows=len(row_pos[0]),
         bag_idx=bag_idx,
         crow=torch.arange(0, K * n + 1, device=dev) * (Pv * H),
         t_crow=torch.cat([counts.new_zeros(1), counts.cumsum(0)]),
@@ -195,21 +197,24 @@ class _BagMlp(torch.autograd.Function):
         # tab (K*H*Rv, Wt), a_var (K*n, H*Pv), bias (K, Wt),
         # w_ou (K, F, Wt - F): W_out W_U with zero columns up to the table width
         K, n = plan.K, plan.n
-        out = Fn.embedding_bag(plan.bag_idx, tab, per_sample_weights=a_var, mode="sum")
+        # detached inputs: embedding_bag picks its slower training kernel for inputs that require grad
+        out = Fn.embedding_bag(plan.bag_idx, tab.detach(), per_sample_weights=a_var.detach(), mode="sum")
         out = out.view(K, n, -1)  # (K, n, Wt)
         out += bias[:, None]
         out.view(K * n, -1)[:, :F].clamp_(min=0)  # relu in place (2-D view: the fast kernel)
         hidden, direct = out[..., :F], out[..., F:]  # (K, n, F), (K, n, Wt - F); row stride Wt
         # the product is Wt - F (a multiple of 16) wide, not C: aligned widths run faster
+        # product, then add: measured faster than addmm/baddbmm with the strided ``direct``
         if K == 1:
-            logits = torch.addmm(direct[0], hidden[0], w_ou[0]).unsqueeze(0)
+            logits = torch.mm(hidden[0], w_ou[0]).add_(direct[0]).unsqueeze(0)
         else:
-            logits = torch.baddbmm(direct, hidden, w_ou)  # (K, n, Wt - F)
+            logits = torch.bmm(hidden, w_ou).add_(direct)  # (K, n, Wt - F)
         ctx.save_for_backward(tab, a_var, w_ou, out)
         ctx.plan, ctx.F, ctx.C = plan, F, C
         return logits[..., :C]
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, dlogits):
         tab, a_var, w_ou, out = ctx.saved_tensors
         plan, F, C = ctx.plan, ctx.F, ctx.C
@@ -284,68 +289,151 @@ def stacked_logits(params: Mapping[str, torch.Tensor], plan: Plan) -> torch.Tens
 
 
 def tables(params: Mapping[str, torch.Tensor], plan: Plan) -> tuple[torch.Tensor, ...]:
-    """Everything before the per-example work, differentiable by autograd.
+    """Everything before the per-example work (see :class:`_Tables`), differentiable."""
+    return _Tables.apply(plan, *(params[k] for k in PARAM_NAMES))
+
+
+class _Tables(torch.autograd.Function):
+    """Parameters (each with a leading K) -> tables and weights, with a hand-written backward.
 
     Unnormalised attention: with ``u_j = exp(S_j - m)`` (``m`` a per-head shift that cancels),
     ``sum_j a_j T_j = (u_x T_x + u_y T_y + c) / Z`` with ``c = sum_const u_j T_j`` and
     ``Z = u_x + u_y + sum_const u_j``. The constant ``c`` folds into the rows of the first
     varying position, so per example and head two rows share one weight ``1/Z`` and the
-    constant positions cost nothing per example.
+    constant positions cost nothing per example. ``u`` and ``c`` are applied to the values
+    (``d_head`` wide) before the product with ``OVU = W_O [W_in | W_U | 0]``.
 
-    Returns ``tab (K*H*Rv, Wt)`` (rows ``u T``, plus ``c`` on the first varying position's),
+    Outputs: ``tab (K*H*Rv, Wt)`` (rows ``u T``, plus ``c`` on the first varying position's),
     ``a_var (K*n, H*Pv)`` (``1/Z``), ``bias (K, Wt) = [r0 W_in + b_in | (r0 + b_out) W_U | 0]``,
     ``w_ou (K, F, Wt - F) = W_out [W_U | 0]`` and ``spread``, the largest gap in nats between a
     head's highest score and the log of its constant positions' summed weight. ``m`` is the
     highest score, so no weight overflows; the constant positions bound every ``Z`` from below,
     and :func:`stacked_logits` refuses a ``spread`` beyond :data:`SCORE_RANGE`, which keeps that
-    bound far from underflow.
+    bound far from underflow. The backward is written out because autograd's graph of ~100
+    small ops cost twice the FLOPs' time and barely used a second thread.
     """
-    W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, b_in, W_out, b_out, W_U = (params[k] for k in PARAM_NAMES)
-    K, _, d = W_E.shape
-    H, e = W_Q.shape[1], W_Q.shape[3]
-    F, C = W_in.shape[2], W_U.shape[2]
-    Wt = -(-(F + C) // ALIGN) * ALIGN
-    Pv, Rv, n = len(plan.var_pos), plan.n_rows, plan.n
 
-    # Residual stream rows, one per (token, position) pair that occurs
-    # index_select, not [], for the gathers: its backward is index_add, not a sorting index_put
-    E_var = W_E.index_select(1, plan.row_tok) + W_pos.index_select(1, plan.row_pos)  # (K, Rv, d)
-    E_c = W_E[:, plan.const_tok] + W_pos[:, list(plan.const_pos)]  # (K, Pc, d)
-    r0 = E_c[:, -1]  # (K, d): the last position's own residual (its token is constant)
+    @staticmethod
+    def forward(ctx, plan: Plan, W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, b_in, W_out, b_out, W_U):
+        K, _, d = W_E.shape
+        H, e = W_Q.shape[1], W_Q.shape[3]
+        F, C = W_in.shape[2], W_U.shape[2]
+        Wt, n, Pv, Rv, R0 = _width(F, C), plan.n, len(plan.var_pos), plan.n_rows, plan.first_rows
+        E = W_E.index_select(1, plan.row_tok) + W_pos.index_select(1, plan.row_pos)  # (K, Rv, d)
+        Ec = W_E.index_select(1, plan.const_tok) + W_pos.index_select(1, plan.const_pos_t)  # (K, Pc, d)
+        r0 = Ec[:, -1]  # (K, d): the last position's own residual (its token is constant)
+        q = (r0[:, None, None, :] @ W_Q)[:, :, 0]  # (K, H, e): one query per head
+        kq = (W_K @ q[..., None])[..., 0] / math.sqrt(e)  # (K, H, d): W_K q / sqrt(e)
+        S, Sc = kq @ E.transpose(1, 2), kq @ Ec.transpose(1, 2)  # (K, H, Rv), (K, H, Pc)
+        m = torch.maximum(S.amax(dim=2), Sc.amax(dim=2))[..., None]  # (K, H, 1)
+        u, uc = (S - m).exp_(), (Sc - m).exp_()
+        zc = uc.sum(dim=2)  # (K, H): part of every example's normaliser
+        spread = -zc.log().max()
+        # (K*n, H): each example's normaliser; bag_idx indexes the (K, H, Rv) stack of u too
+        z = u.reshape(-1)[plan.bag_idx].view(K * n, H, Pv).sum(dim=2) + zc.repeat_interleave(n, dim=0)
+        w = z.reciprocal()
+        a_var = w[..., None].expand(K * n, H, Pv).reshape(K * n, H * Pv)
+        WinU = torch.cat([W_in, W_U, W_in.new_zeros(K, d, Wt - F - C)], dim=2)  # (K, d, Wt)
+        OVU = (W_O.reshape(K, H * e, d) @ WinU).view(K, H, e, Wt)
+        V, Vc = E[:, None] @ W_V, Ec[:, None] @ W_V  # (K, H, Rv, e), (K, H, Pc, e)
+        vc = (uc[..., None] * Vc).sum(dim=2)  # (K, H, e)
+        V2 = V * u[..., None]
+        V2[:, :, :R0] += vc[:, :, None]  # the first varying position's rows carry c
+        tab = V2 @ OVU  # (K, H, Rv, Wt)
+        bias = torch.cat(
+            [
+                (r0[:, None] @ W_in)[:, 0] + b_in,
+                ((r0 + b_out)[:, None] @ W_U)[:, 0],
+                W_in.new_zeros(K, Wt - F - C),
+            ],
+            dim=1,
+        )
+        w_ou = W_out @ WinU[..., F:]  # (K, F, Wt - F)
+        ctx.plan, ctx.sizes = plan, (W_E.shape[1], W_pos.shape[1])
+        ctx.mark_non_differentiable(spread)
+        ctx.save_for_backward(
+            W_Q, W_K, W_V, W_O, W_in, W_out, b_out, W_U, E, Ec, q, kq, u, uc, w, V, Vc, V2, OVU, WinU
+        )
+        return tab.reshape(K * H * Rv, Wt), a_var, bias, w_ou, spread
 
-    # Attention: the query is the same for every example, so fold it into W_K
-    q = torch.einsum("kd,khde->khe", r0, W_Q)  # (K, H, e)
-    kq = torch.einsum("khde,khe->khd", W_K, q) / math.sqrt(e)  # (K, H, d)
-    S_var = torch.einsum("krd,khd->krh", E_var, kq)  # (K, Rv, H)
-    S_c = torch.einsum("kcd,khd->kch", E_c, kq)  # (K, Pc, H)
-    m = torch.maximum(S_var.amax(dim=1), S_c.amax(dim=1)).detach()  # (K, H)
-    u_var, u_c = (S_var - m[:, None]).exp(), (S_c - m[:, None]).exp()
-    z_c = u_c.sum(dim=1)  # (K, H): part of every example's normaliser
-    spread = -z_c.detach().log().max()  # checked by the caller (no graph break here)
-    z = u_var.reshape(K * Rv, H).index_select(0, plan.score_idx).view(K * n, Pv, H).sum(dim=1)
-    z = z + z_c.repeat_interleave(n, dim=0)  # (K*n, H)
-    a_var = z.reciprocal()[:, :, None].expand(K * n, H, Pv).reshape(K * n, H * Pv)
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_tab, d_a, d_bias, d_w_ou, _):
+        (W_Q, W_K, W_V, W_O, W_in, W_out, b_out, W_U, E, Ec, q, kq, u, uc, w, V, Vc, V2, OVU, WinU) = (
+            ctx.saved_tensors
+        )
+        plan, (n_vocab, n_ctx) = ctx.plan, ctx.sizes
+        K, H, Rv, e = V.shape
+        d, F, C, Wt = E.shape[2], W_in.shape[2], W_U.shape[2], WinU.shape[2]
+        n, Pv, R0 = plan.n, len(plan.var_pos), plan.first_rows
+        r0 = Ec[:, -1]
+        # weights 1/Z -> normalisers -> u (through the gather of z) and the constant part zc
+        d_z = -d_a.view(K * n, H, Pv).sum(dim=2) * w * w  # (K*n, H)
+        d_u = (
+            u.new_zeros(K * H * Rv)
+            .index_add_(0, plan.bag_idx.reshape(-1), d_z[..., None].expand(K * n, H, Pv).reshape(-1))
+            .view(K, H, Rv)
+        )
+        d_uc = d_z.view(K, n, H).sum(dim=1)[..., None].expand(K, H, uc.shape[2]).clone()
+        # tables -> (V2, OVU); V2 = u V (+ vc on the first rows)
+        d_tab = d_tab.view(K, H, Rv, Wt)
+        d_V2 = d_tab @ OVU.transpose(2, 3)  # (K, H, Rv, e)
+        d_OVU = V2.transpose(2, 3) @ d_tab  # (K, H, e, Wt)
+        d_u += (d_V2 * V).sum(dim=3)
+        d_V = d_V2 * u[..., None]
+        d_vc = d_V2[:, :, :R0].sum(dim=2)  # (K, H, e)
+        d_uc += (Vc * d_vc[:, :, None]).sum(dim=3)
+        d_Vc = uc[..., None] * d_vc[:, :, None]  # (K, H, Pc, e)
+        # u = exp(S - m) (m cancels: no gradient); S = kq E^T
+        d_S, d_Sc = d_u * u, d_uc * uc
+        d_kq = (d_S @ E + d_Sc @ Ec) / math.sqrt(e)  # (K, H, d)
+        d_E = d_S.transpose(1, 2) @ kq  # (K, Rv, d)
+        d_Ec = d_Sc.transpose(1, 2) @ kq  # (K, Pc, d)
+        d_W_K = d_kq[..., None] * q[:, :, None, :]  # (K, H, d, e)
+        d_q = (d_kq[:, :, None, :] @ W_K)[:, :, 0]  # (K, H, e)
+        d_W_Q = r0[:, None, :, None] * d_q[:, :, None, :]
+        d_r0 = (W_Q @ d_q[..., None])[..., 0].sum(dim=1)  # (K, d)
+        # V = E W_V[h]
+        W_Vt = W_V.transpose(2, 3)  # (K, H, e, d)
+        d_W_V = E[:, None].transpose(2, 3) @ d_V + Ec[:, None].transpose(2, 3) @ d_Vc  # (K, H, d, e)
+        d_E += (d_V @ W_Vt).sum(dim=1)
+        d_Ec += (d_Vc @ W_Vt).sum(dim=1)
+        # OVU = W_O[h] WinU; w_ou = W_out WinU[:, F:]
+        d_OVU = d_OVU.reshape(K, H * e, Wt)
+        d_W_O = (d_OVU @ WinU.transpose(1, 2)).view(K, H, e, d)
+        d_WinU = W_O.reshape(K, H * e, d).transpose(1, 2) @ d_OVU  # (K, d, Wt)
+        d_WinU[..., F:] += W_out.transpose(1, 2) @ d_w_ou
+        d_W_out = d_w_ou @ WinU[..., F:].transpose(1, 2)  # (K, F, d)
+        # bias = [r0 W_in + b_in | (r0 + b_out) W_U | 0]
+        d_pre, d_dir = d_bias[:, :F], d_bias[:, F : F + C]
+        d_W_in = d_WinU[..., :F] + r0[:, :, None] * d_pre[:, None, :]
+        d_W_U = d_WinU[..., F : F + C] + (r0 + b_out)[:, :, None] * d_dir[:, None, :]
+        d_b_out = (W_U @ d_dir[..., None])[..., 0]  # (K, d)
+        d_r0 += (W_in @ d_pre[..., None])[..., 0] + d_b_out
+        d_Ec[:, -1] += d_r0
+        # residual rows W_E[token] + W_pos[position]
+        d_W_E = d_E.new_zeros(K, n_vocab, d).index_add_(1, plan.row_tok, d_E)
+        d_W_E.index_add_(1, plan.const_tok, d_Ec)
+        d_W_pos = d_E.new_zeros(K, n_ctx, d).index_add_(1, plan.row_pos, d_E)
+        d_W_pos.index_add_(1, plan.const_pos_t, d_Ec)
+        return (
+            None,
+            d_W_E,
+            d_W_pos,
+            d_W_Q,
+            d_W_K,
+            d_W_V,
+            d_W_O,
+            d_W_in,
+            d_pre.clone(),
+            d_W_out,
+            d_b_out,
+            d_W_U,
+        )
 
-    # Tables: OV circuit followed by [W_in | W_U], one row of width Wt per (row, head). The
-    # weights u and the constant c are applied to the d_head-wide values before the product
-    # with OVU, not to the 640-wide table (broadcast products over the table were slow).
-    WinU = torch.cat([W_in, W_U, W_in.new_zeros(K, d, Wt - F - C)], dim=2)  # (K, d, Wt)
-    OVU = torch.einsum("khed,kdw->khew", W_O, WinU)  # (K, H, e, Wt)
-    V = torch.einsum("krd,khde->khre", E_var, W_V)  # (K, H, Rv, e)
-    v_c = torch.einsum("kch,kcd,khde->khe", u_c, E_c, W_V)  # (K, H, e): sum_c u_c E_c W_V
-    first = (plan.row_pos == plan.var_pos[0]).to(V.dtype)[:, None]  # (Rv, 1): rows carrying c
-    V = V * u_var.transpose(1, 2)[..., None] + first * v_c[:, :, None]
-    tab = V @ OVU  # (K, H, Rv, Wt)
-    bias = torch.cat(
-        [
-            torch.einsum("kd,kdf->kf", r0, W_in) + b_in,
-            torch.einsum("kd,kdc->kc", r0 + b_out, W_U),
-            W_in.new_zeros(K, Wt - F - C),
-        ],
-        dim=1,
-    )
-    w_ou = W_out @ WinU[..., F:]  # (K, F, Wt - F): W_out W_U and zero columns
-    return tab.reshape(K * H * Rv, Wt), a_var, bias, w_ou, spread
+
+def _width(F: int, C: int) -> int:
+    return -(-(F + C) // ALIGN) * ALIGN
 
 
 # --- one model: a drop-in logits function ----------------------------------------------------

@@ -415,7 +415,8 @@ def train_ensemble(
         init: one state dict every member starts from (see :class:`Ensemble`).
         progress: called with ``(step, rows)`` after every step (``rows`` after evaluations).
         stop: polled between steps; the run ends early when it returns true.
-        ensemble: an already built :class:`Ensemble` to continue (its params are updated).
+        ensemble: an already built :class:`Ensemble` to continue (its parameters are updated
+            in place; ``cfg.steps`` counts from its first step).
     """
     ens = ensemble if ensemble is not None else Ensemble(cfg, device=device, init=init)
     K = len(cfg.members)
@@ -432,7 +433,7 @@ def train_ensemble(
     rows = record()
     if progress is not None:
         progress(ens.steps_done, rows)
-    sizes = ens.sizes
+    sizes, start = ens.sizes, ens.steps_done
     while ens.steps_done < cfg.steps and not (stop is not None and stop()):
         s = ens.steps_done
         t0 = time.perf_counter()
@@ -461,7 +462,7 @@ def train_ensemble(
                 step_test_99=next((r["step"] for r in rs if r["test_acc"] >= 0.99), None),
             )
         )
-    done = max(1, ens.steps_done)
+    done = max(1, ens.steps_done - start)
     return EnsembleResult(
         members=tuple(members),
         steps=ens.steps_done,

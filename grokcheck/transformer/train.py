@@ -114,9 +114,7 @@ class TrainConfig(OptimConfig):
             if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0.0 < frac < 1.0:
                 raise InputError("train_frac", f"must be a number in (0, 1), got {frac!r}")
             if not 1 <= round(frac * n) < n:
-                raise InputError(
-                    "train_frac", f"{frac} of {n} examples leaves an empty train or test set"
-                )
+                raise InputError("train_frac", f"{frac} of {n} examples leaves an empty train or test set")
         elif (
             isinstance(self.train_size, bool)
             or not isinstance(self.train_size, int)
@@ -196,9 +194,7 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(
-                "device", "CUDA is not available on this machine; use --device cpu or auto"
-            )
+            raise InputError("device", "CUDA is not available on this machine; use --device cpu or auto")
         return torch.device("cuda")
     if device == "cpu":
         return torch.device("cpu")
@@ -282,14 +278,10 @@ def train(
 
     def save() -> None:
         if ckpt_path is not None:
-            save_checkpoint(
-                ckpt_path, checkpoint_payload(cfg, model, optimizer, tracker), kind="train"
-            )
+            save_checkpoint(ckpt_path, checkpoint_payload(cfg, model, optimizer, tracker), kind="train")
             write_metrics(out / "metrics.jsonl", tracker)
 
-    data = Data(
-        *(t.to(dev) for t in (sp.train_tokens, sp.train_labels, sp.test_tokens, sp.test_labels))
-    )
+    data = Data(*(t.to(dev) for t in (sp.train_tokens, sp.train_labels, sp.test_tokens, sp.test_labels)))
     stopped = run_loop(
         model=model,
         optimizer=optimizer,

@@ -227,6 +227,17 @@ def test_extreme_attention_scores_are_a_run_error() -> None:
         ens.train_step()
 
 
+def test_the_documented_example_runs(capsys) -> None:
+    """docs/engine.md's ensemble example, executed as written."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/engine.md", "exec"), {})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 8 and all(len(line.split()) == 4 for line in lines)
+
+
 def test_config_validation() -> None:
     with pytest.raises(InputError, match="--members"):
         E.EnsembleConfig(members=())

@@ -98,9 +98,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path) -> None:
 
 def test_resume_may_extend_steps_but_not_change_the_trajectory(tmp_path: Path) -> None:
     train(dataclasses.replace(SMALL, steps=20), device="cpu", out_dir=tmp_path)
-    longer = train(
-        dataclasses.replace(SMALL, steps=30), device="cpu", out_dir=tmp_path, resume=True
-    )
+    longer = train(dataclasses.replace(SMALL, steps=30), device="cpu", out_dir=tmp_path, resume=True)
     assert longer.steps == 30
     before = (tmp_path / "config.json").read_text()
     with pytest.raises(InputError, match="--lr: differs from the run being resumed"):
@@ -175,9 +173,7 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     data = (tmp_path / "run" / "checkpoint.pt").read_bytes()
     (tmp_path / "run" / "checkpoint.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(RunError, match="corrupt"):
-        train(
-            dataclasses.replace(SMALL, steps=5), device="cpu", out_dir=tmp_path / "run", resume=True
-        )
+        train(dataclasses.replace(SMALL, steps=5), device="cpu", out_dir=tmp_path / "run", resume=True)
 
 
 def test_cuda_unavailable_is_an_input_error() -> None:
