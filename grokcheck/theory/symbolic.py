@@ -23,38 +23,52 @@ def d4_stationary_weight() -> tuple[Any, dict[str, Any]]:
 
     ``g = -dL_train/dS > 0`` is the common slope of the training loss: with identical circuits
     ``L_train`` depends on ``S = sum_j w_j`` only, so ``dL_train/dw_i = dL_train/dS`` for every i.
-    Returns ``(w_i, symbols)``.
+    The condition d/dw [alpha/q (w^(1/kappa) P)^q] = g is a monomial equation, so sympy takes its
+    log (linear in log w and log P) and solves that; ``sp.solve`` on the power form gives the same
+    answer 8x slower. The solution is substituted back as a check. Returns ``(w_i, symbols)``
+    where ``symbols`` also holds ``log_w`` (the solved log w_i) and ``log_P``.
     """
     import sympy as sp
 
     kappa, q, alpha, P, g, w = sp.symbols("kappa q alpha P g w", positive=True)
+    log_w, log_P = sp.symbols("log_w log_P", real=True)
     # Eq. 6 per circuit: L = L_train(S) + alpha/q * (w^(1/kappa) * P)^q
-    wd = alpha / q * (w ** (1 / kappa) * P) ** q
-    stationarity = -g + sp.diff(wd, w)
-    # check=False, simplify=False: 4x faster (0.2 s); the solution is checked below instead
-    solutions = sp.solve(sp.Eq(stationarity, 0), w, check=False, simplify=False)
-    if len(solutions) != 1:
-        raise RuntimeError(f"expected one positive stationary point, sympy found {solutions}")
-    w_star = solutions[0]
-    # substitute back at a few exact rational points (kappa < q and kappa > q): residual must be 0
+    decay_slope = sp.diff(alpha / q * (w ** (1 / kappa) * P) ** q, w)
+    in_logs = sp.expand_log(sp.log(decay_slope) - sp.log(g), force=True)
+    linear = in_logs.subs({sp.log(w): log_w, sp.log(P): log_P})
+    if linear.has(w) or linear.has(P):
+        raise RuntimeError(f"stationarity is not linear in log w, log P: {linear}")
+    solved_for, log_w_star = sp.solve_linear(linear, symbols=[log_w])
+    if solved_for != log_w:
+        raise RuntimeError(f"sympy could not solve the stationarity condition: {linear}")
+    w_star = sp.exp(log_w_star.subs(log_P, sp.log(P)))
     for values in (
         {kappa: sp.Rational(6, 5), q: 2, alpha: sp.Rational(1, 200), P: 3, g: sp.Rational(1, 7)},
         {kappa: 3, q: sp.Rational(1, 2), alpha: 2, P: sp.Rational(5, 4), g: 5},
     ):
-        residual = stationarity.subs(w, w_star).subs(values)
+        residual = (decay_slope - g).subs(w, w_star).subs(values)
         if abs(sp.N(residual, 30)) > sp.Float("1e-25"):
             raise RuntimeError(f"sympy's stationary point does not solve dL/dw = 0 (residual {residual})")
-    return w_star, {"kappa": kappa, "q": q, "alpha": alpha, "P": P, "g": g, "w": w}
+    symbols = {
+        "kappa": kappa,
+        "q": q,
+        "alpha": alpha,
+        "P": P,
+        "g": g,
+        "w": w,
+        "log_w": log_w_star,
+        "log_P": log_P,
+    }
+    return w_star, symbols
 
 
 @lru_cache(maxsize=1)
 def d4_exponent_symbolic() -> Any:
-    """The power of ``P_i`` in the stationary ``w_i``, as ``d log w_i / d log P_i`` (symbolic)."""
+    """The power of ``P_i`` in the stationary ``w_i``: ``d log w_i / d log P_i`` (symbolic)."""
     import sympy as sp
 
-    w_star, s = d4_stationary_weight()
-    # expand_log + together is enough here (all symbols are positive) and 100x faster than simplify
-    return sp.together(sp.expand_log(s["P"] * sp.diff(sp.log(w_star), s["P"]), force=True))
+    _, s = d4_stationary_weight()
+    return sp.together(sp.diff(s["log_w"], s["log_P"]))
 
 
 def d4_exponent(kappa: float, q: float) -> Any:
