@@ -323,7 +323,7 @@ def _numeric_optimum(
             jac=grad_u,
             method="L-BFGS-B",
             bounds=[(0.0, h ** (1 / m)) for h in hi],
-            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 2000},
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 300},
         )
         return np.clip(res.x**m, 0.0, hi)
 
