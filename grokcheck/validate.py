@@ -31,6 +31,21 @@ def int_at_least(name: str, value: int, low: int, *, flag: str | None = None) ->
     return value
 
 
+def choice(name: str, value: str, options, *, flag: str | None = None) -> str:
+    """Return ``value`` if it is one of ``options`` (names, e.g. dtypes or engines)."""
+    if value not in options:
+        raise InputError(name, f"must be one of {', '.join(options)}, got {value!r}", flag=flag)
+    return value
+
+
+def beta(name: str, value: float, *, flag: str | None = None) -> float:
+    """Return an Adam beta: a finite number in [0, 1)."""
+    b = finite_float(name, value, flag=flag)
+    if not 0.0 <= b < 1.0:
+        raise InputError(name, f"must be in [0, 1), got {value!r}", flag=flag)
+    return b
+
+
 def positive_floats(name: str, values: Sequence[float], *, flag: str | None = None) -> tuple[float, ...]:
     """Return a non-empty tuple of finite floats > 0."""
     if len(values) == 0:

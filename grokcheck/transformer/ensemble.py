@@ -100,18 +100,11 @@ class EnsembleConfig:
                 )
         validate.int_at_least("steps", self.steps, 0)
         validate.int_at_least("eval_every", self.eval_every, 1)
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= validate.finite_float(name, getattr(self, name)) < 1.0:
-                raise InputError(name, f"must be in [0, 1), got {getattr(self, name)!r}")
+        validate.beta("beta1", self.beta1)
+        validate.beta("beta2", self.beta2)
         validate.positive_float("eps", self.eps)
-        if self.loss_dtype not in LOSS_DTYPES:
-            raise InputError(
-                "loss_dtype", f"must be one of {', '.join(LOSS_DTYPES)}, got {self.loss_dtype!r}"
-            )
-        if self.param_dtype not in PARAM_DTYPES:
-            raise InputError(
-                "param_dtype", f"must be one of {', '.join(PARAM_DTYPES)}, got {self.param_dtype!r}"
-            )
+        validate.choice("loss_dtype", self.loss_dtype, LOSS_DTYPES)
+        validate.choice("param_dtype", self.param_dtype, PARAM_DTYPES)
 
 
 def _train_size(m: Member, n: int) -> int:

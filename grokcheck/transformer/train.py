@@ -57,24 +57,15 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         validate.positive_float("lr", self.lr)
-        for name in ("beta1", "beta2"):
-            b = validate.finite_float(name, getattr(self, name))
-            if not 0.0 <= b < 1.0:
-                raise InputError(name, f"must be in [0, 1), got {b!r}")
+        validate.beta("beta1", self.beta1)
+        validate.beta("beta2", self.beta2)
         wd = validate.finite_float("weight_decay", self.weight_decay)
         if wd < 0:
             raise InputError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
         validate.positive_float("eps", self.eps)
-        if self.loss_dtype not in LOSS_DTYPES:
-            raise InputError(
-                "loss_dtype", f"must be one of {', '.join(LOSS_DTYPES)}, got {self.loss_dtype!r}"
-            )
-        if self.param_dtype not in PARAM_DTYPES:
-            raise InputError(
-                "param_dtype", f"must be one of {', '.join(PARAM_DTYPES)}, got {self.param_dtype!r}"
-            )
-        if self.engine not in ENGINES:
-            raise InputError("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        validate.choice("loss_dtype", self.loss_dtype, LOSS_DTYPES)
+        validate.choice("param_dtype", self.param_dtype, PARAM_DTYPES)
+        validate.choice("engine", self.engine, ENGINES)
 
 
 @dataclass(frozen=True)
