@@ -181,7 +181,7 @@ def train(
 
     import torch
 
-    from grokcheck.transformer.train import resolve_device
+    from grokcheck.transformer.runtime import resolve_device
 
     resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
     if threads:

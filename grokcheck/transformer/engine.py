@@ -506,7 +506,8 @@ def make_forward(model: torch.nn.Module, engine: str = "auto") -> Callable[[torc
 
     ``engine``: ``"auto"`` uses :class:`FastForward` for the reference transformer (it falls
     back to the model itself for any token set where it is not exact); ``"reference"`` is the
-    model. On CPU, ``"auto"`` also applies :func:`tune_malloc`.
+    model. Process-wide allocator tuning is :func:`tune_malloc`, called by
+    :func:`grokcheck.transformer.runtime.configure`, not here.
 
     Raises:
         InputError: an unknown ``engine``.
@@ -517,8 +518,6 @@ def make_forward(model: torch.nn.Module, engine: str = "auto") -> Callable[[torc
         raise InputError("engine", f"must be auto or reference, got {engine!r}")
     if not supports(model):
         return model
-    if next(model.parameters()).device.type == "cpu":
-        tune_malloc()
     return FastForward(model)
 
 

@@ -17,7 +17,6 @@ This is what the ungrokking sweeps (dataset sizes x weight decays x seeds, Figur
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer import engine, tasks
 from grokcheck.transformer.model import ModelConfig, make_model
+from grokcheck.transformer.optim import StackedAdamW
+from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
 
-LOSS_DTYPES = {"float64": torch.float64, "float32": torch.float32}
-PARAM_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: rows (models x examples) per evaluation chunk: bounds the (rows, d_mlp + n_classes) buffer
 EVAL_ROWS = 1 << 17
 #: padded examples per training group on CPU (8 members at p = 113, 30%; see :class:`Ensemble`)
@@ -136,55 +135,6 @@ class EnsembleResult:
     wall_s: float
     ms_per_step: float  # training steps only (all K members together), evaluation excluded
     device: str
-
-
-class StackedAdamW:
-    """AdamW on stacked parameters ``(K, ...)`` with a learning rate and weight decay per model.
-
-    The update is torch's single-tensor AdamW, written on stacks: decoupled decay
-    ``theta *= 1 - lr wd``, then ``theta -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``,
-    with per-model factors formed in float64 and cast to the parameter dtype as torch casts its
-    Python-float scalars.
-    """
-
-    def __init__(
-        self,
-        params: Mapping[str, torch.Tensor],
-        lr: Sequence[float],
-        weight_decay: Sequence[float],
-        *,
-        betas: tuple[float, float] = (0.9, 0.98),
-        eps: float = 1e-8,
-    ) -> None:
-        self.params = dict(params)
-        self.lr = torch.tensor(list(lr), dtype=torch.float64)
-        self.wd = torch.tensor(list(weight_decay), dtype=torch.float64)
-        self.betas, self.eps, self.t = betas, eps, 0
-        self.exp_avg = {k: torch.zeros_like(p) for k, p in self.params.items()}
-        self.exp_avg_sq = {k: torch.zeros_like(p) for k, p in self.params.items()}
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        bc1, bc2_sqrt = 1 - b1**self.t, math.sqrt(1 - b2**self.t)
-        for k, p in self.params.items():
-            g = p.grad
-            if g is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            decay = (1 - self.lr * self.wd).to(p).view(shape)
-            neg_step = (-self.lr / bc1).to(p).view(shape)
-            m, v = self.exp_avg[k], self.exp_avg_sq[k]
-            p.mul_(decay)
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-            p.addcdiv_(m * neg_step, denom)
-
-    def zero_grad(self) -> None:
-        for p in self.params.values():
-            p.grad = None
 
 
 def stack_states(

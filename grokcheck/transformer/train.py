@@ -31,41 +31,12 @@ from grokcheck.transformer import tasks
 from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
 from grokcheck.transformer.loop import Data, Progress, Tracker, grokked_rule, run_loop
 from grokcheck.transformer.model import ModelConfig, Transformer, make_model
+from grokcheck.transformer.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
 
 DEFAULT_TRAIN_FRAC = 0.3
-LOSS_DTYPES = {"float64": torch.float64, "float32": torch.float32}
-PARAM_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-#: logits functions: "reference" is the model itself; "auto" is grokcheck.transformer.engine's
-#: exact table formulation where it applies (same function and gradients up to rounding)
-ENGINES = ("auto", "reference")
 #: config fields that may change when a run is resumed (they only move where it stops)
 RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_steps")
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """AdamW settings shared by every phase. Defaults are Appendix A's (eps: PyTorch's)."""
-
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.98
-    weight_decay: float = 1.0
-    eps: float = 1e-8
-    loss_dtype: str = "float64"
-    param_dtype: str = "float32"
-    engine: str = "auto"
-
-    def __post_init__(self) -> None:
-        validate.positive_float("lr", self.lr)
-        validate.beta("beta1", self.beta1)
-        validate.beta("beta2", self.beta2)
-        wd = validate.finite_float("weight_decay", self.weight_decay)
-        if wd < 0:
-            raise InputError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
-        validate.positive_float("eps", self.eps)
-        validate.choice("loss_dtype", self.loss_dtype, LOSS_DTYPES)
-        validate.choice("param_dtype", self.param_dtype, PARAM_DTYPES)
-        validate.choice("engine", self.engine, ENGINES)
 
 
 @dataclass(frozen=True)
@@ -179,29 +150,6 @@ class TrainResult:
     out_dir: str | None = None
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` = CUDA when available, else CPU. Asking for CUDA without one is an input error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("device", "CUDA is not available on this machine; use --device cpu or auto")
-        return torch.device("cuda")
-    if device == "cpu":
-        return torch.device("cpu")
-    raise InputError("device", f"must be auto, cpu or cuda, got {device!r}")
-
-
-def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.lr,
-        betas=(cfg.beta1, cfg.beta2),
-        eps=cfg.eps,
-        weight_decay=cfg.weight_decay,
-    )
-
-
 def make_forward(model: Transformer, engine: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``.
 
@@ -246,6 +194,7 @@ def train(
         RunError: a missing or corrupt checkpoint on resume.
     """
     dev = resolve_device(device)
+    configure(dev)
     ds = tasks.make_dataset(cfg.task, cfg.p)
     sp = tasks.split(
         ds,

@@ -30,17 +30,14 @@ from grokcheck.transformer import tasks
 from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
 from grokcheck.transformer.loop import Data, Progress, Tracker, norm_plateau_rule, run_loop
 from grokcheck.transformer.model import ModelConfig, make_model
+from grokcheck.transformer.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
 from grokcheck.transformer.train import (
-    LOSS_DTYPES,
-    PARAM_DTYPES,
-    OptimConfig,
     TrainResult,
     check_same_config,
     checkpoint_payload,
     final_metrics,
     make_forward,
-    make_optimizer,
-    resolve_device,
     restore,
     write_metrics,
 )
@@ -170,6 +167,7 @@ def ungrok(
         ``stopped == "interrupted"``.
     """
     dev = resolve_device(device)
+    configure(dev)
     ds = tasks.make_dataset(cfg.task, cfg.p)
     mcfg = ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes)
     out = Path(out_dir) if out_dir is not None else None

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer import ensemble as E
+from grokcheck.transformer.optim import StackedAdamW
 from grokcheck.transformer.model import ModelConfig, make_model
 from grokcheck.transformer.tasks import make_dataset, split
 
@@ -68,7 +69,7 @@ def test_stacked_adamw_is_torch_adamw_per_model(lrs, wd, seed, dtype) -> None:
     start = torch.randn(K, 6, 5, generator=g, dtype=torch.float64).to(dtype)
     wds = [wd * (k + 1) / K for k in range(K)]
     stacked = {"W": start.clone().requires_grad_()}
-    opt = E.StackedAdamW(stacked, lrs, wds)
+    opt = StackedAdamW(stacked, lrs, wds)
     refs = [start[k].clone().requires_grad_() for k in range(K)]
     ropts = [
         torch.optim.AdamW([refs[k]], lr=lrs[k], betas=(0.9, 0.98), weight_decay=wds[k]) for k in range(K)
@@ -92,7 +93,7 @@ def test_a_wrong_optimizer_is_caught() -> None:
     """Negative control: Adam with L2 regularisation (coupled decay) is not AdamW."""
     start = torch.randn(1, 4, dtype=torch.float64)
     stacked = {"W": start.clone().requires_grad_()}
-    opt = E.StackedAdamW(stacked, [1e-2], [1.0])
+    opt = StackedAdamW(stacked, [1e-2], [1.0])
     ref = start[0].clone().requires_grad_()
     adam_l2 = torch.optim.Adam([ref], lr=1e-2, betas=(0.9, 0.98), weight_decay=1.0)
     for _ in range(5):
