@@ -13,10 +13,12 @@ import sys
 
 import typer
 
-try:  # typer >= 0.20 vendors its own click
+try:  # typer >= 0.20 vendors its own click; Abort and Exit then live in typer.exceptions
     from typer._click import exceptions as click_exc
+    from typer.exceptions import Abort, Exit
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc
+    from click.exceptions import Abort, Exit
 
 from grokcheck import __version__
 from grokcheck.cli import sim, theorem, train, verify
@@ -56,10 +58,20 @@ app.command("train")(train.train)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and map every failure to a one-line message and exit status."""
+    """Entry point: run the app and map every failure to a one-line message and exit status.
+
+    2 for usage errors, 1 for runtime failures (and for a bug: "internal error", with the
+    traceback saved to a file, or shown when ``GROKCHECK_TRACEBACK=1``), 130 for Ctrl-C.
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(args=args, prog_name="grokcheck", standalone_mode=False)
+        # click's own main() is bypassed: it turns Ctrl-C into a silent exit status
+        command = typer.main.get_command(app)
+        with command.make_context("grokcheck", args) as ctx:
+            command.invoke(ctx)
+        code = 0
+    except Exit as e:  # typer.Exit(n) from a command, --help, --version
+        code = e.exit_code
     except click_exc.UsageError as e:  # bad flag, bad value, unknown command
         if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # a bare group: show its help
             sys.stdout.write(e.ctx.get_help() + "\n")
@@ -72,12 +84,41 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.ClickException as e:
         _error(e.format_message(), "grokcheck")
         code = e.exit_code
-    except (click_exc.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         _error("interrupted", "grokcheck")
         code = 130
+    except (Abort, EOFError):  # a prompt closed (no input), or typer.Abort from a command
+        _error("aborted", "grokcheck")
+        code = 1
     except BrokenPipeError:
         code = 1
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - the boundary: a bug must not print a traceback
+        _error(_internal_error(e), "grokcheck")
+        code = 1
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _internal_error(e: BaseException) -> str:
+    """One line for an unexpected exception; the traceback goes to a file (or stderr on request)."""
+    import os
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    what = f"internal error: {type(e).__name__}: {e}"
+    if os.environ.get("GROKCHECK_TRACEBACK") == "1":
+        sys.stderr.write(text)
+        return what
+    try:
+        fd, path = tempfile.mkstemp(prefix="grokcheck-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        where = f"traceback saved to {path}"
+    except OSError:
+        where = "could not save the traceback"
+    return f"{what} ({where}; set GROKCHECK_TRACEBACK=1 to print it); please report this"
 
 
 def _error(message: str, where: str) -> None:
