@@ -7,6 +7,8 @@ and checkpoints, all written atomically (:mod:`grokcheck.records`).
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import tempfile
 from pathlib import Path
 
 from grokcheck.errors import RunError
@@ -31,18 +33,77 @@ def prepare_run_dir(kind: str, out: str | Path | None = None, *, resume: bool = 
         while path.exists():
             n += 1
             path = base.with_name(f"{base.name}-{n}")
-        path.mkdir(parents=True)
+        preflight_writable(path, "--out")
+        _make_dirs(path, "--out")
         return path
     path = Path(out)
     if resume:
         if not path.is_dir():
             raise RunError(f"--resume: no run folder at {path}")
         return path
-    if path.exists() and not path.is_dir():
-        raise RunError(f"--out {path} is a file, not a folder")
+    preflight_writable(path, "--out")  # also: a file in the way, a file above it
     if path.is_dir() and any(path.iterdir()):
         raise RunError(
             f"--out {path} already holds files; pass --resume to continue that run or choose a new folder"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    _make_dirs(path, "--out")
     return path
+
+
+def preflight_writable(path: str | Path, flag: str) -> None:
+    """Check, before any work, that a run folder could be created (or written) at ``path``.
+
+    Probes the folder itself if it exists, else its nearest existing ancestor, by creating and
+    removing a temporary folder there, so it leaves nothing behind. Raises :class:`RunError`
+    with one line naming ``flag`` if ``path`` or an ancestor is a file, or nothing can be
+    created there (permissions, a read-only file system, a name the file system refuses).
+    """
+    path = Path(path)
+    for part in path.parts:  # checked first: stat() itself fails on such names
+        if len(os.fsencode(part)) > 255:
+            raise RunError(f"{flag} {path}: the name {part[:20]}... is longer than 255 bytes")
+    probe_in = path
+    while not probe_in.exists():
+        if probe_in.is_symlink():  # a dangling link: mkdir would fail on it
+            raise RunError(f"{flag} {path}: {probe_in} is a broken symbolic link")
+        parent = probe_in.parent
+        if parent == probe_in:
+            break
+        probe_in = parent
+    if probe_in.exists() and not probe_in.is_dir():
+        what = "is a file, not a folder" if probe_in == path else f"is under {probe_in}, which is a file"
+        raise RunError(f"{flag} {path} {what}")
+    try:
+        tmp = tempfile.mkdtemp(prefix=".grokcheck-probe-", dir=probe_in)
+        os.rmdir(tmp)
+    except OSError as e:
+        raise RunError(f"{flag} {path}: cannot create a folder in {probe_in}: {_reason(e)}") from None
+
+
+def _make_dirs(path: Path, flag: str) -> None:
+    """``mkdir -p path``; on failure remove every folder this call created, then raise RunError."""
+    created: list[Path] = []
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        for p in reversed(missing):
+            p.mkdir()
+            created.append(p)
+    except FileExistsError:
+        if not path.is_dir():
+            _remove(created)
+            raise RunError(f"{flag} {path} is a file, not a folder") from None
+    except OSError as e:
+        _remove(created)
+        raise RunError(f"{flag} {path}: cannot create the folder: {_reason(e)}") from None
+
+
+def _remove(created: list[Path]) -> None:
+    for p in reversed(created):
+        try:
+            p.rmdir()
+        except OSError:
+            pass
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
