@@ -49,7 +49,8 @@ def test_traceback_on_request(cli, boom, monkeypatch):
     monkeypatch.setenv("GROKCHECK_TRACEBACK", "1")
     r = cli("theorem", "d4")
     assert r.code == 1
-    assert "Traceback" in r.err and r.err.strip().splitlines()[-1].startswith("grokcheck: error: internal error")
+    last = r.err.strip().splitlines()[-1]
+    assert "Traceback" in r.err and last.startswith("grokcheck: error: internal error")
     assert list(boom.iterdir()) == []  # nothing saved when it is printed
 
 
