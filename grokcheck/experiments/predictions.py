@@ -1,0 +1,459 @@
+"""The paper's predictions P1-P4 and D_crit as pure functions of a results table.
+
+A table is a sequence of rows (dicts as :meth:`RunRecord.row` makes them, or the records
+themselves). Every function returns a frozen :class:`Verdict` whose ``status`` is ``"pass"``,
+``"fail"`` or ``"not_run"`` (the table lacks the runs the claim needs). Thresholds are module
+constants, stated in docs/predictions.md:
+
+- P1 (Section 5.1, Figure 3): logits bucketed geometrically into :data:`N_BUCKETS` buckets; per
+  circuit, ordinary least squares of ``norm = a_bucket + slope * ln D`` (one offset per bucket,
+  one slope pooled). C_mem passes if the slope's 95% interval lies above 0; C_gen passes if the
+  interval includes 0 or ``|slope|`` is below :data:`FLAT_TOL` (norm units per e-fold of D).
+- D_crit predicted: per bucket holding both circuits, the D where C_mem's fitted norm reaches
+  C_gen's mean norm; the geometric mean over buckets; a 95% interval from a bootstrap over seeds.
+- P2 (Section 5.2, Figure 4): per weight decay, the mean test accuracy over seeds at each D'
+  is >= :data:`HIGH` at and above some D_hi, <= :data:`LOW` at and below some D_lo, with
+  ``D_hi / D_lo <= SHARP_FACTOR`` (1% slack: grid sizes are rounded to integers). D_crit observed: where the mean crosses 0.5, interpolated
+  linearly in ln D'.
+- P3: D_crit observed agrees across weight decays within :data:`WD_FACTOR` (max / min).
+- Efficiency predicts ungrokking: D_crit observed (geometric mean over weight decays) / D_crit
+  predicted within a factor :data:`PREDICT_FACTOR`.
+- P4 (Section 5.3, Figure 5): at least one converged semi-grokking run with train accuracy 1 and
+  test accuracy in (:data:`MID_LO`, :data:`MID_HI`).
+
+Runs that did not converge are counted in ``details`` and left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grokcheck.experiments.spec import RunRecord
+
+N_BUCKETS = 6
+FLAT_TOL = 0.5
+HIGH, LOW, SHARP_FACTOR = 0.9, 0.2, 2.0
+WD_FACTOR = 1.5
+PREDICT_FACTOR = 2.0
+MID_LO, MID_HI = 0.3, 0.9
+TRAIN_FULL = 0.999
+N_BOOT = 200
+
+Row = Mapping[str, Any]
+Table = Sequence[Row | RunRecord]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One prediction's verdict. ``figure``: the measured numbers in one line; ``source``: the paper."""
+
+    name: str
+    status: str  # "pass" | "fail" | "not_run"
+    figure: str
+    source: str = ""
+    claim: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "pass"
+
+
+def rows_of(table: Table) -> list[dict[str, Any]]:
+    return [dict(r.row()) if isinstance(r, RunRecord) else dict(r) for r in table]
+
+
+def _ok(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _select(rows: list[dict[str, Any]], **eq: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if all(r.get(k) == v for k, v in eq.items())]
+
+
+# ---------------------------------------------------------------- P1 and D_crit predicted
+
+
+@dataclass(frozen=True)
+class SlopeFit:
+    slope: float
+    lo: float  # 95% interval
+    hi: float
+    offsets: dict[int, float]  # bucket -> a_bucket
+    n: int
+
+
+def bucket_edges(logits: Sequence[float], n: int = N_BUCKETS) -> np.ndarray:
+    """``n + 1`` geometric edges spanning the positive ``logits``."""
+    lg = np.asarray([x for x in logits if x > 0], dtype=float)
+    return np.geomspace(lg.min(), lg.max() * (1 + 1e-12), n + 1)
+
+
+def bucket_of(logit: float, edges: np.ndarray) -> int | None:
+    if not logit > 0 or logit < edges[0] or logit > edges[-1]:
+        return None
+    return int(min(np.searchsorted(edges, logit, side="right") - 1, len(edges) - 2))
+
+
+def fit_isologit(points: Sequence[tuple[int, float, float]]) -> SlopeFit | None:
+    """OLS of ``norm = a_bucket + slope * ln D`` over (bucket, D, norm) points.
+
+    ``None`` when the slope is not identified (no bucket with two distinct D) or there are no
+    residual degrees of freedom.
+    """
+    from scipy import stats
+
+    buckets = sorted({b for b, _, _ in points})
+    identified = any(len({d for bb, d, _ in points if bb == b}) > 1 for b in buckets)
+    n, k = len(points), len(buckets) + 1
+    if not identified or n <= k:
+        return None
+    X = np.zeros((n, k))
+    y = np.empty(n)
+    for i, (b, d, norm) in enumerate(points):
+        X[i, buckets.index(b)] = 1.0
+        X[i, -1] = math.log(d)
+        y[i] = norm
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    s2 = float(resid @ resid) / (n - k)
+    cov = s2 * np.linalg.pinv(X.T @ X)
+    se = math.sqrt(max(cov[-1, -1], 0.0))
+    t = float(stats.t.ppf(0.975, n - k))
+    slope = float(beta[-1])
+    return SlopeFit(
+        slope, slope - t * se, slope + t * se, {b: float(beta[i]) for i, b in enumerate(buckets)}, n
+    )
+
+
+def _circuits(rows: list[dict[str, Any]]) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """C_mem-only and C_gen-only runs usable for Figure 3, and counts of those left out."""
+    mem_all = [r for r in rows if r.get("kind") == "random_labels" and r.get("task") == "add"]
+    gen_all = [
+        r
+        for r in rows
+        if r.get("kind") == "scratch" and r.get("task") == "add" and r.get("experiment") == "efficiency"
+    ]
+
+    def usable(r: dict) -> bool:
+        return (
+            bool(r.get("converged"))
+            and _ok(r.get("correct_logit"))
+            and _ok(r.get("param_norm"))
+            and r["correct_logit"] > 0
+        )
+
+    def gen_only(r: dict) -> bool:
+        if r.get("gen_only") is not None:
+            return bool(r["gen_only"])
+        return _ok(r.get("trig_fraction")) and r["trig_fraction"] > 0.95
+
+    mem = [r for r in mem_all if usable(r)]
+    gen = [r for r in gen_all if usable(r) and gen_only(r)]
+    left = {
+        "c_mem_not_converged": sum(not r.get("converged") for r in mem_all),
+        "c_gen_not_converged": sum(not r.get("converged") for r in gen_all),
+        "c_gen_not_gen_only": sum(bool(r.get("converged")) and not gen_only(r) for r in gen_all),
+    }
+    return mem, gen, left
+
+
+def _points(runs: list[dict], edges: np.ndarray) -> list[tuple[int, float, float]]:
+    out = []
+    for r in runs:
+        b = bucket_of(r["correct_logit"], edges)
+        if b is not None:
+            out.append((b, float(r["reduced_size"]), float(r["param_norm"])))
+    return out
+
+
+def p1_efficiency(table: Table) -> Verdict:
+    """P1: C_mem's isologit norm rises with D, C_gen's is flat (Figure 3)."""
+    mem, gen, left = _circuits(rows_of(table))
+    src, claim = "Figure 3, Section 5.1", "C_mem's norm at fixed logit rises with D; C_gen's is flat"
+    if len(mem) < 3 or len(gen) < 3:
+        return Verdict(
+            "P1",
+            "not_run",
+            f"{len(mem)} C_mem and {len(gen)} C_gen usable runs (need 3 each)",
+            src,
+            claim,
+            dict(left),
+        )
+    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
+    fm, fg = fit_isologit(_points(mem, edges)), fit_isologit(_points(gen, edges))
+    details: dict[str, Any] = {
+        **left,
+        "n_c_mem": len(mem),
+        "n_c_gen": len(gen),
+        "bucket_edges": [float(e) for e in edges],
+    }
+    if fm is None or fg is None:
+        which = " and ".join(n for n, f in (("C_mem", fm), ("C_gen", fg)) if f is None)
+        return Verdict(
+            "P1",
+            "not_run",
+            f"{which}: slope not identified (need 2 sizes in a logit bucket)",
+            src,
+            claim,
+            details,
+        )
+    mem_rises = fm.lo > 0
+    gen_flat = fg.lo <= 0 <= fg.hi or abs(fg.slope) < FLAT_TOL
+    details.update(
+        c_mem_slope=[fm.slope, fm.lo, fm.hi],
+        c_gen_slope=[fg.slope, fg.lo, fg.hi],
+        c_mem_rises=mem_rises,
+        c_gen_flat=gen_flat,
+    )
+    fig = (
+        f"d norm/d ln D: C_mem {fm.slope:.3g} [{fm.lo:.3g}, {fm.hi:.3g}], "
+        f"C_gen {fg.slope:.3g} [{fg.lo:.3g}, {fg.hi:.3g}]"
+    )
+    return Verdict("P1", "pass" if mem_rises and gen_flat else "fail", fig, src, claim, details)
+
+
+def _crossing(mem: list[dict], gen: list[dict], edges: np.ndarray) -> float | None:
+    fm = fit_isologit(_points(mem, edges))
+    if fm is None or not fm.slope > 0:
+        return None
+    logs = []
+    for b, a in fm.offsets.items():
+        gn = [r["param_norm"] for r in gen if bucket_of(r["correct_logit"], edges) == b]
+        if gn:
+            logs.append((float(np.mean(gn)) - a) / fm.slope)
+    return math.exp(float(np.mean(logs))) if logs else None
+
+
+def dcrit_predicted(
+    table: Table, *, n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[float | None, float, float]:
+    """D_crit predicted from efficiency, with a 95% bootstrap interval over seeds (NaN if none)."""
+    mem, gen, _ = _circuits(rows_of(table))
+    if len(mem) < 3 or not gen:
+        return None, math.nan, math.nan
+    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
+    est = _crossing(mem, gen, edges)
+    if est is None:
+        return None, math.nan, math.nan
+    seeds = sorted({r["seed"] for r in mem + gen})
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.choice(seeds, size=len(seeds), replace=True)
+        m = [r for s in pick for r in mem if r["seed"] == s]
+        g = [r for s in pick for r in gen if r["seed"] == s]
+        c = _crossing(m, g, edges) if m and g else None
+        if c is not None:
+            boots.append(c)
+    if len(boots) < 10:
+        return est, math.nan, math.nan
+    return est, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+# ---------------------------------------------------------------- P2, P3: ungrokking
+
+
+@dataclass(frozen=True)
+class Transition:
+    weight_decay: float
+    sizes: tuple[int, ...]
+    mean_acc: tuple[float, ...]
+    d_lo: int | None  # largest D' at and below which mean <= LOW
+    d_hi: int | None  # smallest D' at and above which mean >= HIGH
+    d_crit: float | None  # mean crosses 0.5 (ln-interpolated)
+    sharp: bool
+
+
+def transition(sizes: Sequence[int], accs: Sequence[float], weight_decay: float = math.nan) -> Transition:
+    """Where a mean-accuracy-vs-D' curve falls (sizes ascending, one mean per size)."""
+    order = np.argsort(sizes)
+    d = [int(sizes[i]) for i in order]
+    a = [float(accs[i]) for i in order]
+    d_lo = d_hi = None
+    for i in range(len(d)):
+        if all(x <= LOW for x in a[: i + 1]):
+            d_lo = d[i]
+    for i in reversed(range(len(d))):
+        if all(x >= HIGH for x in a[i:]):
+            d_hi = d[i]
+    crit = None
+    for i in reversed(range(len(d) - 1)):  # the crossing nearest the top
+        if a[i] < 0.5 <= a[i + 1]:
+            f = (0.5 - a[i]) / (a[i + 1] - a[i])
+            crit = math.exp(math.log(d[i]) + f * (math.log(d[i + 1]) - math.log(d[i])))
+            break
+    sharp = d_lo is not None and d_hi is not None and d_lo < d_hi and d_hi / d_lo <= SHARP_FACTOR * 1.01
+    return Transition(weight_decay, tuple(d), tuple(a), d_lo, d_hi, crit, sharp)
+
+
+def transitions(table: Table, task: str = "add") -> tuple[list[Transition], int]:
+    """One :class:`Transition` per weight decay of the task's ungrokking runs, and the runs left out."""
+    rows = [r for r in rows_of(table) if r.get("kind") == "ungrok" and r.get("task") == task]
+    used = [r for r in rows if r.get("converged") and _ok(r.get("test_acc"))]
+    out = []
+    for wd in sorted({r["weight_decay"] for r in used}):
+        by_d: dict[int, list[float]] = {}
+        for r in used:
+            if r["weight_decay"] == wd:
+                by_d.setdefault(int(r["reduced_size"]), []).append(float(r["test_acc"]))
+        ds = sorted(by_d)
+        out.append(transition(ds, [float(np.mean(by_d[x])) for x in ds], wd))
+    return out, len(rows) - len(used)
+
+
+def _tag(task: str) -> str:
+    return "" if task == "add" else f" [{task}]"
+
+
+def p2_ungrokking(table: Table, task: str = "add") -> Verdict:
+    """P2: ungrokking is a sharp transition in D' (Figure 4; Figure 8 for other tasks)."""
+    trs, left = transitions(table, task)
+    trs = [t for t in trs if len(t.sizes) >= 3]
+    src = "Figure 4, Section 5.2" if task == "add" else "Figure 8"
+    claim = f"test acc >= {HIGH} above D_crit, <= {LOW} below, within a factor {SHARP_FACTOR} in D'"
+    if not trs:
+        return Verdict(
+            "P2" + _tag(task),
+            "not_run",
+            "no weight decay with 3 converged D' sizes",
+            src,
+            claim,
+            {"not_converged": left},
+        )
+    parts = [
+        f"wd {t.weight_decay:g}: " + (f"{t.d_lo}->{t.d_hi}" if t.sharp else "no sharp fall") for t in trs
+    ]
+    details = {
+        "not_converged": left,
+        "per_weight_decay": [
+            {
+                "weight_decay": t.weight_decay,
+                "d_lo": t.d_lo,
+                "d_hi": t.d_hi,
+                "d_crit": t.d_crit,
+                "sharp": t.sharp,
+                "sizes": list(t.sizes),
+                "mean_acc": list(t.mean_acc),
+            }
+            for t in trs
+        ],
+    }
+    return Verdict(
+        "P2" + _tag(task),
+        "pass" if all(t.sharp for t in trs) else "fail",
+        "; ".join(parts),
+        src,
+        claim,
+        details,
+    )
+
+
+def dcrit_observed(table: Table, task: str = "add") -> dict[float, float | None]:
+    """D_crit observed per weight decay (where the mean test accuracy crosses 0.5)."""
+    return {t.weight_decay: t.d_crit for t in transitions(table, task)[0] if len(t.sizes) >= 3}
+
+
+def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
+    """P3: D_crit does not depend on weight decay (Figure 4: agree within WD_FACTOR)."""
+    obs = dcrit_observed(table, task)
+    src = "Figure 4, Section 5.2" if task == "add" else "Figure 8"
+    claim = f"D_crit observed agrees across weight decays within a factor {WD_FACTOR}"
+    if len(obs) < 2:
+        return Verdict(
+            "P3" + _tag(task), "not_run", f"{len(obs)} weight decay(s) with data (need 2)", src, claim
+        )
+    fig = ", ".join(f"wd {w:g}: " + ("none" if d is None else f"{d:.0f}") for w, d in obs.items())
+    found = [d for d in obs.values() if d is not None]
+    if len(found) < len(obs):
+        return Verdict(
+            "P3" + _tag(task), "fail", fig + " (no 0.5 crossing somewhere)", src, claim, {"d_crit": obs}
+        )
+    ratio = max(found) / min(found)
+    return Verdict(
+        "P3" + _tag(task),
+        "pass" if ratio <= WD_FACTOR else "fail",
+        f"{fig}; max/min {ratio:.2f}",
+        src,
+        claim,
+        {"d_crit": obs, "ratio": ratio},
+    )
+
+
+def efficiency_predicts_ungrokking(table: Table) -> Verdict:
+    """D_crit observed by ungrokking vs predicted by efficiency (P1), at the same p."""
+    rows = rows_of(table)
+    src, claim = "Sections 5.1-5.2", f"D_crit observed / predicted within a factor {PREDICT_FACTOR}"
+    ps = sorted(
+        {r["p"] for r in rows if r.get("kind") == "ungrok" and r.get("task") == "add"}
+        & {r["p"] for r in rows if r.get("kind") == "random_labels"}
+    )
+    for p in ps:
+        sub = [r for r in rows if r["p"] == p]
+        pred, lo, hi = dcrit_predicted(sub)
+        obs = [d for d in dcrit_observed(sub).values() if d is not None]
+        if pred is None or not obs:
+            continue
+        seen = math.exp(float(np.mean(np.log(obs))))
+        ratio = seen / pred
+        ok = 1 / PREDICT_FACTOR <= ratio <= PREDICT_FACTOR
+        fig = f"p={p}: observed {seen:.0f}, predicted {pred:.0f} [{lo:.0f}, {hi:.0f}], ratio {ratio:.2f}"
+        return Verdict(
+            "D_crit",
+            "pass" if ok else "fail",
+            fig,
+            src,
+            claim,
+            {"p": p, "observed": seen, "predicted": pred, "predicted_95": [lo, hi], "ratio": ratio},
+        )
+    return Verdict(
+        "D_crit", "not_run", "needs ungrokking and efficiency runs at one p, each with a D_crit", src, claim
+    )
+
+
+# ---------------------------------------------------------------- P4: semi-grokking
+
+
+def _middling(r: dict) -> bool:
+    return (
+        bool(r.get("converged"))
+        and _ok(r.get("train_acc"))
+        and r["train_acc"] >= TRAIN_FULL
+        and _ok(r.get("test_acc"))
+        and MID_LO < r["test_acc"] < MID_HI
+    )
+
+
+def p4_semigrokking(table: Table) -> Verdict:
+    """P4: some run near D_crit converges at middling test accuracy (Figure 5)."""
+    rows = rows_of(table)
+    semi = [r for r in rows if r.get("experiment") == "semigrok"]
+    ung = [r for r in rows if r.get("kind") == "ungrok"]
+    n_mid, n_ung_mid = sum(map(_middling, semi)), sum(map(_middling, ung))
+    details = {
+        "n_runs": len(semi),
+        "n_converged": sum(bool(r.get("converged")) for r in semi),
+        "n_middling": n_mid,
+        "ungrok_middling": n_ung_mid,
+        "ungrok_runs": len(ung),
+    }
+    src = "Figure 5, Section 5.3"
+    claim = f"a converged run with train acc 1 ends at test acc in ({MID_LO}, {MID_HI})"
+    fig = f"{n_mid}/{len(semi)} semi-grokking runs middling; {n_ung_mid}/{len(ung)} ungrokking runs"
+    if not semi:
+        return Verdict("P4", "not_run", fig, src, claim, details)
+    return Verdict("P4", "pass" if n_mid >= 1 else "fail", fig, src, claim, details)
+
+
+def all_verdicts(table: Table, tasks: Sequence[str] = ("add",)) -> list[Verdict]:
+    """Every verdict the table can speak to: P1, P2 and P3 per task, D_crit, P4."""
+    out = [p1_efficiency(table)]
+    for t in tasks:
+        out += [p2_ungrokking(table, t), p3_weight_decay(table, t)]
+    out += [efficiency_predicts_ungrokking(table), p4_semigrokking(table)]
+    return out

@@ -1,0 +1,148 @@
+"""One experiment end to end: grid -> store -> executor -> predictions -> figures.
+
+:func:`run_experiment` is what ``grokcheck experiment NAME`` and ``grokcheck verify --full``
+call. Rerunning it on the same folder resumes: finished runs (result files) are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grokcheck.errors import InputError
+from grokcheck.experiments import grid
+from grokcheck.experiments.executors import EXECUTORS, Progress, Runner, default_runner, execute
+from grokcheck.experiments.predictions import Verdict, all_verdicts
+from grokcheck.experiments.spec import RunRecord, RunSpec
+from grokcheck.experiments.store import ExperimentStore
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment at one scale, with grid overrides, and where and how it runs.
+
+    Attributes:
+        name: one of :data:`grokcheck.experiments.grid.EXPERIMENTS`.
+        scale: ``"quick"`` or ``"paper"`` (:data:`grid.QUICK`, :data:`grid.PAPER`).
+        grid: overrides of the scale's grid (``None`` fields keep it).
+        executor: ``"local"`` (chunks one after another here) or ``"dask"``.
+        scheduler: Dask scheduler address; ``None`` starts a LocalCluster on 127.0.0.1.
+        device: where the local executor (and every Dask worker) trains: ``"cpu"``, ``"cuda"``...
+        out: the experiment folder (``None``: ``runs/experiment-<name>-<scale>``).
+        max_chunk: most runs per batched chunk.
+        cache_dir: where the runner caches pretrained networks (``None``: the runner's default).
+        figures: draw the PNGs.
+    """
+
+    name: str
+    scale: str = "quick"
+    grid: grid.GridOverrides = grid.GridOverrides()
+    executor: str = "local"
+    scheduler: str | None = None
+    device: str = "cpu"
+    out: Path | None = None
+    max_chunk: int = 32
+    cache_dir: Path | None = None
+    figures: bool = True
+
+    def folder(self) -> Path:
+        return (
+            Path(self.out) if self.out is not None else Path("runs") / f"experiment-{self.name}-{self.scale}"
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    config: ExperimentConfig
+    out: Path
+    records: tuple[RunRecord, ...]
+    verdicts: tuple[Verdict, ...]
+    n_total: int
+    n_skipped: int  # finished before this call
+    figures: tuple[Path, ...]
+    complete: bool  # every run of the grid has a result
+
+
+def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
+    """Check ``cfg`` and return its runs (raises :class:`InputError` before anything is written)."""
+    if cfg.executor not in EXECUTORS:
+        raise InputError(
+            "executor", f"unknown executor {cfg.executor!r}; choose one of {', '.join(EXECUTORS)}"
+        )
+    if cfg.scheduler is not None and cfg.executor != "dask":
+        raise InputError("scheduler", "only applies to the dask executor")
+    if cfg.max_chunk < 1:
+        raise InputError("max_chunk", f"must be a positive integer, got {cfg.max_chunk}")
+    out = cfg.folder()
+    if out.exists() and not out.is_dir():
+        raise InputError("out", f"{out} is a file, not a folder")
+    return grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)
+
+
+def tasks_of(specs: tuple[RunSpec, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.task for s in specs if s.kind == "ungrok")) or ("add",)
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    runner: Runner | None = None,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> ExperimentResult:
+    """Run every unfinished run of ``cfg``'s grid, then write the table, verdicts and figures."""
+    specs = plan(cfg)
+    store = ExperimentStore(cfg.folder())
+    todo = store.pending(specs)
+    store.write_config({"config": cfg, "n_runs": len(specs), "written": _dt.datetime.now().isoformat()})
+    if todo:
+        execute(
+            cfg.executor,
+            grid.chunks(todo, cfg.max_chunk),
+            store,
+            runner=runner or default_runner,
+            scheduler=cfg.scheduler,
+            device=cfg.device,
+            cache_dir=cfg.cache_dir,
+            progress=progress,
+            stop=stop,
+        )
+    return finish(cfg, specs, store, n_skipped=len(specs) - len(todo))
+
+
+def finish(
+    cfg: ExperimentConfig, specs: tuple[RunSpec, ...], store: ExperimentStore, *, n_skipped: int = 0
+) -> ExperimentResult:
+    """Table, verdicts, summary and figures from the folder's results for ``specs``."""
+    records = tuple(store.records(specs))
+    store.write_table(records)
+    verdicts = tuple(all_verdicts(records, tasks=tasks_of(specs)))
+    complete = len(records) == len(specs)
+    figs: tuple[Path, ...] = ()
+    if cfg.figures and records:
+        from grokcheck.experiments.figures import experiment_figures
+
+        figs = tuple(experiment_figures(cfg.name, records, store.root))
+    store.write_summary(_summary(cfg, records, verdicts, len(specs), complete))
+    return ExperimentResult(cfg, store.root, records, verdicts, len(specs), n_skipped, figs, complete)
+
+
+def _summary(
+    cfg: ExperimentConfig,
+    records: tuple[RunRecord, ...],
+    verdicts: tuple[Verdict, ...],
+    n_total: int,
+    complete: bool,
+) -> dict[str, Any]:
+    return {
+        "experiment": cfg.name,
+        "scale": cfg.scale,
+        "n_runs": n_total,
+        "n_finished": len(records),
+        "n_converged": sum(r.converged for r in records),
+        "complete": complete,
+        "verdicts": list(verdicts),
+    }
