@@ -80,3 +80,70 @@ def _as_float(name: str, value: object, flag: str | None) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InputError(name, f"must be a number, got {value!r}", flag=flag) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranges: every numeric option has a documented closed range that the computation handles.
+
+#: seeds accepted everywhere: what numpy, torch and Python's random all take
+SEED_MAX = 2**63 - 1
+
+
+def float_in(name: str, value: float, low: float, high: float, *, flag: str | None = None) -> float:
+    """Return ``value`` as a float if it is finite and ``low <= value <= high``.
+
+    The message names the range, e.g. ``--kappa: must be a number in [0.01, 100], got 1e+308``.
+    """
+    x = _as_float(name, value, flag)
+    if not (math.isfinite(x) and low <= x <= high):
+        raise InputError(name, f"must be a number in [{low:g}, {high:g}], got {value!r}", flag=flag)
+    return x
+
+
+def int_in(name: str, value: int, low: int, high: int, *, flag: str | None = None) -> int:
+    """Return ``value`` if it is an integer with ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        shown = repr(value)
+        if len(shown) > 30:  # 10**1000 would otherwise fill the terminal
+            shown = f"an integer of {len(str(abs(value)))} digits"
+        raise InputError(name, f"must be an integer in [{low}, {high}], got {shown}", flag=flag)
+    return value
+
+
+def seed(name: str, value: int, *, flag: str | None = None) -> int:
+    """Return a random seed: an integer in [0, 2^63 - 1]."""
+    return int_in(name, value, 0, SEED_MAX, flag=flag)
+
+
+def parse_number_list(
+    name: str,
+    text: str,
+    low: float,
+    high: float,
+    *,
+    max_items: int,
+    flag: str | None = None,
+) -> tuple[float, ...]:
+    """Parse ``"1,2,3"`` strictly: 1 to ``max_items`` numbers, each in ``[low, high]``.
+
+    Unlike :func:`parse_float_list`, an empty item (``"1,,2"``, a trailing comma) is an error.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(name, f"must list 1 to {max_items} numbers in [{low:g}, {high:g}]", flag=flag)
+    parts = [t.strip() for t in text.split(",")]
+    if len(parts) > max_items:
+        raise InputError(name, f"at most {max_items} numbers are supported, got {len(parts)}", flag=flag)
+    values = []
+    for i, t in enumerate(parts):
+        if not t:
+            raise InputError(name, f"item {i + 1} of {text!r} is empty", flag=flag)
+        try:
+            x = float(t)
+        except ValueError:
+            raise InputError(
+                name, f"expected comma-separated numbers, got {t!r} in {text!r}", flag=flag
+            ) from None
+        if not (math.isfinite(x) and low <= x <= high):
+            raise InputError(name, f"every value must be in [{low:g}, {high:g}], got {t!r}", flag=flag)
+        values.append(x)
+    return tuple(values)

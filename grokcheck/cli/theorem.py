@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from grokcheck.cli.common import JsonOpt, console, emit_json, fmt, verdict
+from grokcheck.theory import ranges as R
 
 app = typer.Typer(help="Check Theorems D.1 and D.4 and Lemmas D.2/D.3 (Appendix D).", no_args_is_help=True)
 
@@ -14,21 +15,44 @@ app = typer.Typer(help="Check Theorems D.1 and D.4 and Lemmas D.2/D.3 (Appendix 
 @app.command("d4")
 def d4(
     kappa: Annotated[
-        float, typer.Option("--kappa", help="Efficiency exponent kappa > 0 (Table 1: 1.2).")
+        float,
+        typer.Option(
+            "--kappa", help=f"Efficiency exponent kappa in [{R.KAPPA[0]:g}, {R.KAPPA[1]:g}] (Table 1: 1.2)."
+        ),
     ] = 1.2,
-    q: Annotated[float, typer.Option("--q", help="Norm exponent q > 0 of Eq. 6 (weight decay: 2).")] = 2.0,
+    q: Annotated[
+        float,
+        typer.Option("--q", help=f"Norm exponent q of Eq. 6 in [{R.Q[0]:g}, {R.Q[1]:g}] (weight decay: 2)."),
+    ] = 2.0,
     norms: Annotated[
-        str, typer.Option("--norms", help="Comma-separated circuit norms P_i > 0, 1 to 64 of them.")
+        str,
+        typer.Option(
+            "--norms",
+            help=f"Comma-separated circuit norms P_i, each in [{R.NORM[0]:g}, {R.NORM[1]:g}], "
+            f"1 to {R.MAX_CIRCUITS} of them, no empty items.",
+        ),
     ] = "1,2",
-    alpha: Annotated[float, typer.Option("--alpha", help="Weight-decay strength alpha > 0.")] = 0.005,
-    n_labels: Annotated[int, typer.Option("--n-labels", help="Number of classes (>= 2).")] = 113,
+    alpha: Annotated[
+        float,
+        typer.Option("--alpha", help=f"Weight-decay strength alpha in [{R.ALPHA[0]:g}, {R.ALPHA[1]:g}]."),
+    ] = 0.005,
+    n_labels: Annotated[
+        int,
+        typer.Option("--n-labels", help=f"Number of classes in [{R.N_LABELS[0]}, {R.N_LABELS[1]}]."),
+    ] = 113,
     json_out: JsonOpt = False,
 ) -> None:
-    """Theorem D.4: optimal weights across circuits of different efficiency (Eq. 6)."""
-    from grokcheck.theory.d4 import D4Config, check_d4
-    from grokcheck.validate import parse_float_list
+    """Theorem D.4: optimal weights across circuits of different efficiency (Eq. 6).
 
-    cfg = D4Config(kappa=kappa, q=q, norms=parse_float_list("norms", norms), alpha=alpha, n_labels=n_labels)
+    Besides each option's range, the combination must keep the weight bound
+    (q ln n_labels / (alpha P_i^q))^(kappa/q) within [1e-100, 1e12] for every circuit and the
+    predicted largest weight within [1e-8, 1e8] (float64 loses the optimum outside them).
+    """
+    from grokcheck.theory.d4 import D4Config, check_d4
+    from grokcheck.validate import parse_number_list
+
+    parsed = parse_number_list("norms", norms, *R.NORM, max_items=R.MAX_CIRCUITS)
+    cfg = D4Config(kappa=kappa, q=q, norms=parsed, alpha=alpha, n_labels=n_labels)
     result = check_d4(cfg)
     if json_out:
         emit_json(result)
@@ -64,17 +88,19 @@ def _render_d4(r) -> None:
 
 @app.command("d1")
 def d1(
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the random classifiers.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random classifiers, in [0, 2^63-1].")] = 0,
     n_classifiers: Annotated[
-        int, typer.Option("--n-classifiers", help="Random perfect classifiers to test (>= 1).")
+        int,
+        typer.Option(
+            "--n-classifiers",
+            help=f"Random perfect classifiers to test, in [{R.N_CLASSIFIERS[0]}, {R.N_CLASSIFIERS[1]}].",
+        ),
     ] = 200,
     json_out: JsonOpt = False,
 ) -> None:
     """Theorem D.1: scaling up a perfectly accurate classifier lowers cross-entropy."""
     from grokcheck.theory.d1 import check_d1
-    from grokcheck.validate import int_at_least
 
-    int_at_least("n_classifiers", n_classifiers, 1)
     r = check_d1(n_classifiers=n_classifiers, seed=seed)
     if json_out:
         emit_json(r)
@@ -112,7 +138,7 @@ def d1(
 
 @app.command("lemmas")
 def lemmas(
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the random samples.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random samples, in [0, 2^63-1].")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Lemmas D.2 and D.3, exactly where sympy can and numerically otherwise."""

@@ -167,7 +167,15 @@ def find_violation(
 
 
 def check_d1(*, n_classifiers: int = 200, seed: int = 0) -> D1Check:
-    """Theorem D.1, exact and numeric, plus the counterexample without its hypothesis."""
+    """Theorem D.1, exact and numeric, plus the counterexample without its hypothesis.
+
+    ``n_classifiers`` in [1, 100000] and ``seed`` in [0, 2^63-1] (:mod:`grokcheck.theory.ranges`).
+    """
+    from grokcheck import validate
+    from grokcheck.theory import ranges
+
+    validate.int_in("n_classifiers", n_classifiers, *ranges.N_CLASSIFIERS)
+    validate.int_in("seed", seed, *ranges.SEED)
     exact = exact_check()
     numeric = numeric_check(n_classifiers=n_classifiers, seed=seed)
     violation = find_violation(seed=seed)

@@ -24,7 +24,7 @@ import numpy as np
 
 from grokcheck import validate
 from grokcheck.errors import InputError
-from grokcheck.theory import xent
+from grokcheck.theory import ranges, xent
 
 #: relative gap below which two norms count as tied
 TIE_RTOL = 1e-9
@@ -43,13 +43,35 @@ class D4Config:
     n_labels: int = 113
 
     def __post_init__(self) -> None:
-        validate.positive_float("kappa", self.kappa)
-        validate.positive_float("q", self.q)
-        validate.positive_float("alpha", self.alpha)
-        object.__setattr__(self, "norms", validate.positive_floats("norms", self.norms))
-        validate.int_at_least("n_labels", self.n_labels, 2)
-        if len(self.norms) > 64:
-            raise InputError("norms", f"at most 64 circuits are supported, got {len(self.norms)}")
+        validate.float_in("kappa", self.kappa, *ranges.KAPPA)
+        validate.float_in("q", self.q, *ranges.Q)
+        validate.float_in("alpha", self.alpha, *ranges.ALPHA)
+        if isinstance(self.norms, str) or not hasattr(self.norms, "__len__"):
+            raise InputError("norms", f"must be a sequence of numbers, got {self.norms!r}")
+        if not 1 <= len(self.norms) <= ranges.MAX_CIRCUITS:
+            raise InputError(
+                "norms", f"must list 1 to {ranges.MAX_CIRCUITS} circuit norms, got {len(self.norms)}"
+            )
+        norms = tuple(validate.float_in("norms", p, *ranges.NORM) for p in self.norms)
+        object.__setattr__(self, "norms", norms)
+        validate.int_in("n_labels", self.n_labels, *ranges.N_LABELS)
+        bounds = [log10_weight_bound(p, self) for p in norms]
+        lo, hi = ranges.LOG10_WEIGHT_BOUND
+        if not lo <= min(bounds) <= max(bounds) <= hi:
+            worst = max(bounds) if max(bounds) > hi else min(bounds)
+            raise InputError(
+                "kappa",
+                f"with --q {self.q:g}, --alpha {self.alpha:g}, norms from {min(norms):g} to "
+                f"{max(norms):g} and --n-labels {self.n_labels} a weight bound "
+                f"(q ln n / (alpha P^q))^(kappa/q) is 1e{worst:.0f}, outside [1e{lo:g}, 1e{hi:g}]; "
+                "move --kappa/--q towards 1 or --alpha towards 1",
+            )
+
+
+def log10_weight_bound(P: float, cfg: D4Config) -> float:
+    """log10 of :func:`weight_bound`, computed in logs so that it never overflows."""
+    inner = math.log10(cfg.q) + math.log10(math.log(cfg.n_labels)) - math.log10(cfg.alpha)
+    return cfg.kappa / cfg.q * (inner - cfg.q * math.log10(P))
 
 
 @dataclass(frozen=True)
@@ -378,6 +400,15 @@ def check_d4(
     """
     case = theorem_case(cfg.kappa, cfg.q)
     pred, tied, note = predicted_weights(cfg, exponent=exponent)
+    top = float(np.max(pred))
+    lo, hi = ranges.OPTIMUM
+    if exponent is None and not lo <= top <= hi:  # before the (expensive) numeric optimum
+        raise InputError(
+            "alpha",
+            f"with --kappa {cfg.kappa:g}, --q {cfg.q:g}, --alpha {cfg.alpha:g} and these norms the "
+            f"predicted largest weight is {top:.3g}, outside [{lo:g}, {hi:g}] where Eq. 6 can be "
+            "optimised in float64; move --alpha or the norms towards 1",
+        )
     if train_logits is None:
         O, lab = xent.one_hot_circuits(len(cfg.norms), cfg.n_labels)
         assumption = True

@@ -139,5 +139,10 @@ def check_d3(n: int = 300, seed: int = 0) -> LemmaD3:
 
 
 def check_lemmas(seed: int = 0) -> LemmasCheck:
+    """Lemmas D.2 and D.3; ``seed`` in [0, 2^63-1] (:mod:`grokcheck.theory.ranges`)."""
+    from grokcheck import validate
+    from grokcheck.theory import ranges
+
+    validate.int_in("seed", seed, *ranges.SEED)
     d2, d3 = check_d2(seed=seed), check_d3(seed=seed)
     return LemmasCheck(d2, d3, d2.holds and d3.holds)
