@@ -63,8 +63,13 @@ def theorem_optimum(cfg: SimConfig, *, exponent: float | None = None) -> tuple[f
     to check that a wrong theory is caught)."""
     from grokcheck.theory.d4 import D4Config, predicted_weights
 
-    d4 = D4Config(kappa=cfg.kappa, q=Q_WEIGHT_DECAY, norms=(cfg.P_g, cfg.P_m),
-                  alpha=2.0 * cfg.wd_coef, n_labels=cfg.n_labels)
+    d4 = D4Config(
+        kappa=cfg.kappa,
+        q=Q_WEIGHT_DECAY,
+        norms=(cfg.P_g, cfg.P_m),
+        alpha=2.0 * cfg.wd_coef,
+        n_labels=cfg.n_labels,
+    )
     w, _, _ = predicted_weights(d4, exponent=exponent)
     return float(w[0]), float(w[1])
 
@@ -78,10 +83,23 @@ def cross_check(
     gd_ratio = end.w_gen / end.w_mem if end.w_mem != 0 else None
     if cfg.alpha == 0:
         return CrossCheck(
-            applicable=False, case=None, q=Q_WEIGHT_DECAY, theorem_w_gen=None, theorem_w_mem=None,
-            theorem_ratio=None, gd_w_gen=end.w_gen, gd_w_mem=end.w_mem, gd_ratio=gd_ratio,
-            weight_error=None, ratio_rel_error=None, theorem_loss=None, gd_loss=end.loss,
-            tolerance=tolerance, converged=end.converged, matches_optimum=None, holds=None,
+            applicable=False,
+            case=None,
+            q=Q_WEIGHT_DECAY,
+            theorem_w_gen=None,
+            theorem_w_mem=None,
+            theorem_ratio=None,
+            gd_w_gen=end.w_gen,
+            gd_w_mem=end.w_mem,
+            gd_ratio=gd_ratio,
+            weight_error=None,
+            ratio_rel_error=None,
+            theorem_loss=None,
+            gd_loss=end.loss,
+            tolerance=tolerance,
+            converged=end.converged,
+            matches_optimum=None,
+            holds=None,
             note="no weight decay (alpha = 0): the loss has no minimiser, Theorem D.4 does not apply",
         )
     case = theorem_case(cfg.kappa, Q_WEIGHT_DECAY)
@@ -94,7 +112,8 @@ def cross_check(
     else:
         scale = max(abs(tg), abs(tm), abs(end.w_gen), abs(end.w_mem), 1e-300)
         err = max(abs(end.w_gen - tg), abs(end.w_mem - tm)) / scale
-    ratio_err = abs(gd_ratio / th_ratio - 1) if gd_ratio is not None and th_ratio is not None else None
+    # no relative error of a ratio whose theoretical value is 0 (case 1, C_gen switched off)
+    ratio_err = abs(gd_ratio / th_ratio - 1) if gd_ratio is not None and th_ratio else None
     th_loss = model.loss(tg, tm, cfg)
     matches = err <= tolerance
     notes = []
@@ -116,9 +135,22 @@ def cross_check(
                 "which a theorem about global minima allows"
             )
     return CrossCheck(
-        applicable=True, case=case, q=Q_WEIGHT_DECAY, theorem_w_gen=tg, theorem_w_mem=tm,
-        theorem_ratio=th_ratio, gd_w_gen=end.w_gen, gd_w_mem=end.w_mem, gd_ratio=gd_ratio,
-        weight_error=err, ratio_rel_error=ratio_err, theorem_loss=th_loss, gd_loss=end.loss,
-        tolerance=tolerance, converged=end.converged, matches_optimum=matches, holds=holds,
+        applicable=True,
+        case=case,
+        q=Q_WEIGHT_DECAY,
+        theorem_w_gen=tg,
+        theorem_w_mem=tm,
+        theorem_ratio=th_ratio,
+        gd_w_gen=end.w_gen,
+        gd_w_mem=end.w_mem,
+        gd_ratio=gd_ratio,
+        weight_error=err,
+        ratio_rel_error=ratio_err,
+        theorem_loss=th_loss,
+        gd_loss=end.loss,
+        tolerance=tolerance,
+        converged=end.converged,
+        matches_optimum=matches,
+        holds=holds,
         note="; ".join(notes),
     )

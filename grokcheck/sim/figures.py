@@ -1,7 +1,10 @@
-"""Figure 2's panels: losses on a log axis (left), logits and parameter norm (right), vs steps.
+"""Figure 2's panels: losses on a log axis (left), logits and parameter norm (right), vs steps
+on a linear axis (0-10 x 1e3, as in the paper).
 
 Colours and order follow the paper's legend: train loss, test loss, gen logit, mem logit,
-parameter norm. matplotlib is imported inside the functions (Agg backend, no display needed).
+parameter norm. The losses are Appendix C's (cross-entropy plus L_wd, solid); the
+cross-entropies alone are drawn thin and dashed in the same colours, so both definitions can
+be compared with the paper's plot. matplotlib is imported inside the functions (Agg backend).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from grokcheck.sim.model import PANEL_TITLES
 #: most points drawn per curve; longer traces are subsampled evenly (the curves are smooth)
 MAX_POINTS = 2001
 
-#: (label, Trace attribute, colour, axis) in the order of Figure 2's legend
+#: (label, Trace attribute, colour, axis, line style) in the order of Figure 2's legend, then
+#: the cross-entropy parts
 SERIES = (
-    ("Train loss", "train_loss", "tab:blue", "loss"),
-    ("Test loss", "test_loss", "tab:orange", "loss"),
-    ("Gen logit", "w_gen", "tab:green", "right"),
-    ("Mem logit", "w_mem", "tab:red", "right"),
-    ("Parameter norm", "param_norm", "tab:purple", "right"),
+    ("Train loss", "train_loss", "tab:blue", "loss", "-"),
+    ("Test loss", "test_loss", "tab:orange", "loss", "-"),
+    ("Gen logit", "w_gen", "tab:green", "right", "-"),
+    ("Mem logit", "w_mem", "tab:red", "right", "-"),
+    ("Parameter norm", "param_norm", "tab:purple", "right", "-"),
+    ("Train x-ent", "train_xent", "tab:blue", "loss", "--"),
+    ("Test x-ent", "test_xent", "tab:orange", "loss", "--"),
 )
 
 
@@ -33,14 +39,22 @@ def _draw(ax, trace: Trace, title: str):
     idx = np.unique(np.linspace(0, len(trace.step) - 1, min(len(trace.step), MAX_POINTS)).astype(int))
     right = ax.twinx()
     lines = []
-    for label, attr, colour, side in SERIES:
+    for label, attr, colour, side, style in SERIES:
         target = ax if side == "loss" else right
-        (line,) = target.plot(trace.step[idx], getattr(trace, attr)[idx], color=colour, label=label, lw=1.5)
+        (line,) = target.plot(
+            trace.step[idx],
+            getattr(trace, attr)[idx],
+            color=colour,
+            label=label,
+            ls=style,
+            lw=1.5 if style == "-" else 1.0,
+        )
         lines.append(line)
     ax.set_yscale("log")
     ax.set_xlabel("Steps")
-    ax.set_ylabel("Loss (cross-entropy)")
+    ax.set_ylabel("Loss (solid: with L_wd; dashed: x-ent)")
     right.set_ylabel("Logit / parameter norm")
+    ax.set_xlim(0, int(trace.step[-1]))
     ax.ticklabel_format(axis="x", style="sci", scilimits=(3, 3))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="major")
@@ -61,7 +75,7 @@ def plot_panel(trace: Trace, panel: str, path: str | Path) -> None:
     """One panel as its own PNG, with the legend above it."""
     plt, fig, (ax,) = _new_figure(1)
     lines, _ = _draw(ax, trace, PANEL_TITLES.get(panel, panel))
-    fig.legend(handles=lines, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 1.12))
+    fig.legend(handles=lines, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 1.14))
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -79,8 +93,7 @@ def plot_panels(traces: Sequence[Trace], panels: Sequence[str], path: str | Path
         hi = max(a.get_ylim()[1] for a in group)
         for a in group:
             a.set_ylim(lo, hi)
-    fig.legend(handles=lines, loc="upper center", ncol=len(SERIES), fontsize=9,
-               bbox_to_anchor=(0.5, 1.06))
+    fig.legend(handles=lines, loc="upper center", ncol=len(SERIES), fontsize=8, bbox_to_anchor=(0.5, 1.06))
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grokcheck import validate
 from grokcheck.errors import InputError
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
 from grokcheck.sim.crosscheck import AGREE_TOL, CrossCheck, cross_check
@@ -30,10 +29,13 @@ from grokcheck.sim.dynamics import (
     grokking_summary,
     simulate,
 )
-from grokcheck.sim.model import PRESETS, SimConfig, config_fields
+from grokcheck.sim.model import PRESETS, SETTINGS_RANGES, SimConfig, check_range, config_fields
 
 #: what ``--fig`` accepts: one panel, or "2" for all three
 FIGURES = ("2", "2a", "2b", "2c")
+
+#: ``progress(panel, phase, step, total)``
+PanelProgress = Callable[[str, str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Settings:
         tol: relative change of the weights per 1000 steps below which a run has converged.
         max_steps: cap on the steps of the run to convergence.
         agree_tol: agreement needed with Theorem D.4 (max weight error / larger weight).
+
+    Every value must lie in its range in :data:`SETTINGS_RANGES`.
     """
 
     threshold: float = 1.0
@@ -55,18 +59,21 @@ class Settings:
     agree_tol: float = AGREE_TOL
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "onset", "tol", "agree_tol"):
-            object.__setattr__(self, name, validate.positive_float(name, getattr(self, name)))
-        validate.int_at_least("max_steps", self.max_steps, 1)
+        for name in SETTINGS_RANGES:
+            value = check_range(name, getattr(self, name), SETTINGS_RANGES, integer=name == "max_steps")
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
 class Final:
-    """The last step of the displayed run. Losses are cross-entropies; ``wd_loss`` is L_wd."""
+    """The last step of the displayed run. ``train_loss``/``test_loss`` are Appendix C's
+    (cross-entropy plus ``L_wd``); ``train_xent``/``test_xent`` the cross-entropies alone."""
 
     step: int
     train_loss: float
     test_loss: float
+    train_xent: float
+    test_xent: float
     wd_loss: float
     w_gen: float
     w_mem: float
@@ -84,7 +91,8 @@ class PanelResult:
     converged: Converged
     theorem_ratio: float | None  # Theorem D.4's w_gen/w_mem; None when infinite (case 1)
     holds: bool | None  # the cross-check; None where the theorem does not apply (alpha = 0)
-    grokking: Grokking
+    grokking: Grokking  # loss crossings of Appendix C's losses
+    grokking_xent: Grokking  # the same of the cross-entropies alone
     theorem: CrossCheck
 
 
@@ -120,25 +128,55 @@ def panel_configs(
 
 def _check_cap(cfg: SimConfig, settings: Settings) -> None:
     if settings.max_steps < cfg.steps:
-        raise InputError("max_steps", f"must be >= --steps ({cfg.steps}), got {settings.max_steps}")
+        lo, hi = SETTINGS_RANGES["max_steps"]
+        raise InputError(
+            "max_steps", f"must be an integer in [--steps ({cfg.steps}), {hi:g}], got {settings.max_steps}"
+        )
 
 
-def run_panel(panel: str, cfg: SimConfig, settings: Settings = Settings()) -> tuple[PanelResult, Trace]:
-    """Simulate ``cfg.steps`` steps, then continue to convergence and cross-check Theorem D.4."""
+def run_panel(
+    panel: str, cfg: SimConfig, settings: Settings = Settings(), *, progress: PanelProgress | None = None
+) -> tuple[PanelResult, Trace]:
+    """Simulate ``cfg.steps`` steps, then continue to convergence and cross-check Theorem D.4.
+
+    ``progress(panel, phase, step, total)`` is called during long work (see
+    :func:`grokcheck.sim.dynamics.simulate` and :func:`~grokcheck.sim.dynamics.converge`).
+    """
     _check_cap(cfg, settings)
-    trace = simulate(cfg)
-    end = converge(cfg, start=tuple(float(x) for x in trace.subweights[-1]), start_step=cfg.steps,
-                   tol=settings.tol, max_steps=settings.max_steps)
+    report = None if progress is None else (lambda phase, step, total: progress(panel, phase, step, total))
+    trace = simulate(cfg, progress=report)
+    end = converge(
+        cfg,
+        start=tuple(float(x) for x in trace.subweights[-1]),
+        start_step=cfg.steps,
+        tol=settings.tol,
+        max_steps=settings.max_steps,
+        progress=report,
+    )
     check = cross_check(cfg, end, tolerance=settings.agree_tol)
     final = Final(
-        step=cfg.steps, train_loss=float(trace.train_loss[-1]), test_loss=float(trace.test_loss[-1]),
-        wd_loss=float(trace.wd_loss[-1]), w_gen=float(trace.w_gen[-1]), w_mem=float(trace.w_mem[-1]),
+        step=cfg.steps,
+        train_loss=float(trace.train_loss[-1]),
+        test_loss=float(trace.test_loss[-1]),
+        train_xent=float(trace.train_xent[-1]),
+        test_xent=float(trace.test_xent[-1]),
+        wd_loss=float(trace.wd_loss[-1]),
+        w_gen=float(trace.w_gen[-1]),
+        w_mem=float(trace.w_mem[-1]),
         param_norm=float(trace.param_norm[-1]),
     )
     result = PanelResult(
-        figure=panel, steps=cfg.steps, params=cfg, final=final, converged=end,
-        theorem_ratio=check.theorem_ratio, holds=check.holds,
+        figure=panel,
+        steps=cfg.steps,
+        params=cfg,
+        final=final,
+        converged=end,
+        theorem_ratio=check.theorem_ratio,
+        holds=check.holds,
         grokking=grokking_summary(trace, threshold=settings.threshold, onset=settings.onset),
+        grokking_xent=grokking_summary(
+            trace, threshold=settings.threshold, onset=settings.onset, loss="xent"
+        ),
         theorem=check,
     )
     return result, trace
@@ -160,12 +198,18 @@ def run_figure(
     settings: Settings = Settings(),
     out: Path | None = None,
     figures: bool = True,
+    progress: PanelProgress | None = None,
 ) -> SimReport:
-    """Run every panel of ``figure`` ("2" or "2a"/"2b"/"2c"); write the run folder ``out`` if given."""
+    """Run every panel of ``figure`` ("2" or "2a"/"2b"/"2c"); write the run folder ``out`` if given.
+
+    ``progress(panel, phase, step, total)`` reports long work (the CLI shows it on stderr):
+    phases "simulate" and "converge" (``total`` is the step count or cap), and "write" before
+    a panel's CSV is written (``total`` rows).
+    """
     configs = panel_configs(figure, overrides, settings)
     results, traces = [], []
     for panel, cfg in configs.items():
-        r, t = run_panel(panel, cfg, settings)
+        r, t = run_panel(panel, cfg, settings, progress=progress)
         results.append(r)
         traces.append(t)
     applicable = [r.holds for r in results if r.holds is not None]
@@ -175,6 +219,8 @@ def run_figure(
         out = Path(out)
         atomic_write_json(out / "config.json", {"figure": figure, "settings": settings, "panels": configs})
         for r, t in zip(results, traces, strict=True):
+            if progress is not None:
+                progress(r.figure, "write", 0, len(t.step))  # ~10 s for 10^6 steps
             atomic_write_text(out / f"metrics_{r.figure}.csv", metrics_csv(t))
             files.append(f"metrics_{r.figure}.csv")
         if figures:
@@ -187,8 +233,13 @@ def run_figure(
                 plot_panels(traces, [r.figure for r in results], out / f"fig{figure}.png")
                 files.append(f"fig{figure}.png")
         files = ["config.json", *files, "summary.json"]
-    report = SimReport(figure=figure, panels=tuple(results), holds=holds,
-                       out=str(out) if out is not None else None, files=tuple(files))
+    report = SimReport(
+        figure=figure,
+        panels=tuple(results),
+        holds=holds,
+        out=str(out) if out is not None else None,
+        files=tuple(files),
+    )
     if out is not None:
         atomic_write_json(out / "summary.json", report_json(report))
     return report

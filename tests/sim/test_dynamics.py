@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grokcheck.errors import RunError
+from grokcheck.errors import InputError, RunError
 from grokcheck.sim import model
 from grokcheck.sim.dynamics import Trace, converge, descend, grokking_summary, metrics, simulate
 from grokcheck.sim.model import PRESETS, SimConfig
@@ -54,13 +54,21 @@ def test_metrics_equal_scalar_closed_forms(panels):
     for t in (0, 1, 700, 2500, 5000, 10_000):
         wg, wm = tr.w_gen[t], tr.w_mem[t]
         assert wg == tr.subweights[t, 0] * tr.subweights[t, 1]
-        assert tr.train_loss[t] == pytest.approx(model.xent_train(wg, wm, 113), rel=1e-13)
-        assert tr.test_loss[t] == pytest.approx(model.xent_test(wg, wm, 113), rel=1e-13)
+        assert tr.train_xent[t] == pytest.approx(model.xent_train(wg, wm, 113), rel=1e-13)
+        assert tr.test_xent[t] == pytest.approx(model.xent_test(wg, wm, 113), rel=1e-13)
         assert tr.wd_loss[t] == pytest.approx(model.wd_loss(wg, wm, cfg), rel=1e-13, abs=1e-300)
+        # Appendix C's L_train and L_test carry L_wd
+        assert tr.train_loss[t] == pytest.approx(model.loss(wg, wm, cfg), rel=1e-13)
+        assert tr.test_loss[t] == pytest.approx(model.loss_test(wg, wm, cfg), rel=1e-13)
+        assert tr.losses("xent") == (tr.train_xent, tr.test_xent)
         pg, pm = model.param_norms(wg, wm, cfg)
         assert tr.param_norm[t] == pytest.approx(math.sqrt(pg**2 + pm**2), rel=1e-13, abs=1e-300)
     m = metrics(np.array([[2.0, 3.0, -1.0, 0.5]]), dataclasses.replace(cfg, n_labels=2))
-    assert m["test_loss"][0] == pytest.approx(math.log(math.exp(6) + math.exp(-0.5)) - 6, rel=1e-13)
+    assert m["test_xent"][0] == pytest.approx(math.log(math.exp(6) + math.exp(-0.5)) - 6, rel=1e-13)
+    wd = 0.005 * (6 ** (1 / 1.2) * 1.0) ** 2 + 0.005 * (0.5 ** (1 / 1.2) * 2.0) ** 2
+    assert m["test_loss"][0] == pytest.approx(math.log(math.exp(6) + math.exp(-0.5)) - 6 + wd, rel=1e-13)
+    with pytest.raises(InputError, match="--loss"):
+        simulate(dataclasses.replace(cfg, steps=3)).losses("x-ent")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,11 +78,14 @@ def test_metrics_equal_scalar_closed_forms(panels):
 def test_2a_test_loss_stays_high_then_falls_late(panels):
     tr = panels["2a"]
     for t in (500, 1000, 2000, 3000):  # memorised: train loss low, test loss above chance
-        assert tr.train_loss[t] < 0.15 and tr.test_loss[t] > CHANCE
-    assert np.all(tr.test_loss[:4000] > 3.0)
-    assert tr.test_loss[-1] < 0.1 and tr.train_loss[-1] < 0.05
-    g = grokking_summary(tr)
-    assert g.train_below < 300 and 4000 < g.test_below < 7000
+        assert tr.train_xent[t] < 0.15 and tr.test_xent[t] > CHANCE
+        assert tr.train_loss[t] < 0.7 and tr.test_loss[t] > CHANCE
+    assert np.all(tr.test_xent[:4000] > 3.0) and np.all(tr.test_loss[:4000] > 3.0)
+    assert tr.test_xent[-1] < 0.1 and tr.train_xent[-1] < 0.05
+    assert 0.18 < tr.train_loss[-1] < 0.19 and 0.24 < tr.test_loss[-1] < 0.25
+    for loss in ("appendix_c", "xent"):
+        g = grokking_summary(tr, loss=loss)
+        assert g.train_below < 300 and 4000 < g.test_below < 7000
     # C_gen substitutes for C_mem, and the total parameter norm falls
     assert tr.w_gen[-1] > 5 * tr.w_mem[-1]
     assert tr.param_norm[-1] < 0.6 * tr.param_norm.max()
@@ -95,26 +106,31 @@ def test_appendix_c_weight_decay_matches_figure_2a_timing():
 def test_2b_gen_never_grows_and_test_loss_stays_high(panels):
     tr = panels["2b"]
     assert np.all(tr.w_gen[1:] < tr.w_mem[1:] / 7.9)
-    assert tr.test_loss.min() >= CHANCE - 1e-9
+    assert tr.test_loss.min() >= CHANCE - 1e-9 and tr.test_xent.min() >= CHANCE - 1e-9
     assert grokking_summary(tr).test_below is None and grokking_summary(tr).gen_overtakes_mem is None
 
 
 def test_2c_no_delay(panels):
     tr, g = panels["2c"], grokking_summary(panels["2c"])
     assert np.all(tr.w_gen >= tr.w_mem)
-    assert g.test_below < 500 and g.delay < 0.1 * grokking_summary(panels["2a"]).delay
-    assert np.all(tr.test_loss[1:] < CHANCE)  # it never rises above chance, unlike 2a and 2b
+    assert g.test_below < 600 and g.delay < 0.1 * grokking_summary(panels["2a"]).delay
+    # it never rises above chance, unlike 2a and 2b
+    assert np.all(tr.test_xent[1:] < CHANCE) and np.all(tr.test_loss[1:] < CHANCE)
 
 
 def test_grokking_summary_on_a_handmade_trace():
     z = np.zeros(5)
     tr = Trace(step=np.arange(5), subweights=np.zeros((5, 4)), w_gen=np.array([0, 0.05, 0.2, 3, 4.0]),
                w_mem=np.array([0, 1, 2, 2, 1.0]), train_loss=np.array([4, 0.5, 0.4, 0.3, 0.2]),
-               test_loss=np.array([4, 6, 3, 0.9, 0.5]), wd_loss=z, param_norm=z)
+               test_loss=np.array([4, 6, 3, 0.9, 0.5]), train_xent=np.array([4, 0.5, 0.4, 0.3, 0.05]),
+               test_xent=np.array([4, 0.9, 3, 0.8, 0.4]), wd_loss=z, param_norm=z)
     g = grokking_summary(tr, threshold=1.0, onset=0.1)
     assert (g.gen_overtakes_mem, g.train_below, g.test_below, g.delay, g.gen_onset) == (3, 1, 3, 2, 2)
     g = grokking_summary(tr, threshold=0.1)
     assert g.train_below is None and g.delay is None
+    g = grokking_summary(tr, threshold=1.0, loss="xent")  # the cross-entropy columns
+    assert (g.loss, g.train_below, g.test_below, g.delay) == ("xent", 1, 1, 0)
+    assert grokking_summary(tr, threshold=0.1, loss="xent").train_below == 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +184,19 @@ def test_step_cap_reports_not_converged():
 
 def test_diverging_learning_rate_raises_run_error():
     with pytest.raises(RunError, match="lower --lr"):
-        simulate(dataclasses.replace(PRESETS["2c"], lr=50.0, steps=2000))
+        simulate(dataclasses.replace(PRESETS["2c"], lr=10.0, steps=2000))
     with pytest.raises(RunError):
-        descend((1.0, 1.0, 1.0, 1.0), dataclasses.replace(PRESETS["2c"], lr=1e3, kappa=0.3), 10_000)
+        descend((1.0, 1.0, 1.0, 1.0), dataclasses.replace(PRESETS["2c"], lr=10.0, kappa=0.3), 10_000)
+
+
+def test_progress_is_called_and_does_not_change_the_run():
+    cfg = dataclasses.replace(PRESETS["2a"], steps=120_000)
+    calls = []
+    tr = simulate(cfg, progress=lambda *a: calls.append(a))
+    assert calls == [("simulate", 50_000, 120_000), ("simulate", 100_000, 120_000),
+                     ("simulate", 120_000, 120_000)]
+    np.testing.assert_array_equal(tr.subweights, simulate(cfg).subweights)
+    calls.clear()
+    end = converge(PRESETS["2a"], progress=lambda *a: calls.append(a))
+    assert end.converged and calls == [("converge", 50_000, 2_000_000)]
+    assert end == converge(PRESETS["2a"])

@@ -71,6 +71,33 @@ def test_bad_values_name_the_flag(field, value, flag):
     assert str(e.value).startswith(flag + ":")
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("kappa", 1e308), ("kappa", 1e-308), ("kappa", 10.000001), ("kappa", 0.0999), ("alpha", 1e308),
+     ("alpha", 1e-308 - 1), ("P_g", 1e308), ("P_m", 1e-308), ("lr", 1e308), ("lr", 1e-308),
+     ("w_g1", 1e308), ("w_m2", -1e308), ("w_g2", 100.5), ("n_labels", 10**9 + 1), ("n_labels", 10**400),
+     ("steps", 10**30), ("steps", 1_000_001), ("kappa", 10**400)],
+)
+def test_extreme_values_are_refused_with_the_range(field, value):
+    """Issue 11: values the arithmetic cannot handle are refused, naming flag and range."""
+    with pytest.raises(InputError) as e:
+        dataclasses.replace(SimConfig(), **{field: value})
+    lo, hi = model.RANGES[field]
+    assert str(e.value).startswith(model.flag(field) + ": must be")
+    assert f"in {model.range_text(field)}" in str(e.value) and "\n" not in str(e.value)
+    assert model.range_text(field).startswith("[") and lo < hi
+
+
+def test_range_ends_are_allowed():
+    for field, (lo, hi) in model.RANGES.items():
+        for v in (lo, hi):
+            assert getattr(dataclasses.replace(SimConfig(), **{field: v}), field) == v
+
+
+def test_range_text():
+    assert model.range_text("steps") == "[1, 1e6]" and model.range_text("lr") == "[1e-6, 10]"
+
+
 def test_wd_half_halves_the_coefficient():
     assert SimConfig(wd_half=True).wd_coef == pytest.approx(SimConfig().wd_coef / 2)
 

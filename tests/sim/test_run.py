@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from grokcheck.errors import InputError
+from grokcheck.errors import GrokcheckError, InputError
+from grokcheck.records import dumps
+from grokcheck.sim.model import RANGES
 from grokcheck.sim.run import Settings, panel_configs, report_json, run_figure
 
 
@@ -32,9 +34,35 @@ def test_bad_input(figure, overrides, settings, flag):
 
 
 @pytest.mark.parametrize("name", ["threshold", "tol", "max_steps"])
-def test_bad_settings(name):
-    with pytest.raises(InputError, match="--" + name.replace("_", "-")):
-        Settings(**{name: 0})
+@pytest.mark.parametrize("value", [0, -1, 1e308, float("nan"), 10**30])
+def test_bad_settings(name, value):
+    with pytest.raises(InputError, match="--" + name.replace("_", "-") + ": must be .* in \\["):
+        Settings(**{name: value})
+
+
+def run_or_stop_cleanly(overrides: dict, settings: Settings) -> None:
+    try:
+        report = run_figure("2", overrides, settings=settings, figures=False)
+    except GrokcheckError:
+        return
+    dumps(report_json(report))  # finite numbers only (records refuses NaN and inf)
+
+
+@pytest.mark.parametrize("field", sorted(set(RANGES) - {"steps"}))
+def test_every_range_end_runs_or_stops_cleanly(field):
+    """Issue 11: at either end of every documented range (the others at Table 1's values) a
+    run of all three panels finishes or stops with a GrokcheckError, never anything else."""
+    for value in RANGES[field]:
+        run_or_stop_cleanly({field: value, "steps": 100}, Settings(max_steps=20_000))
+    run_or_stop_cleanly({"steps": 1}, Settings(max_steps=1))
+
+
+@pytest.mark.slow
+def test_longest_displayed_run():
+    """10^6 steps (the top of --steps' range) with 10^6 more to convergence: ~10 s, ~2.5 GB."""
+    n = RANGES["steps"][1]
+    report = run_figure("2c", {"steps": n}, settings=Settings(max_steps=2 * n), figures=False)
+    assert report.holds and report.panels[0].final.step == n
 
 
 def test_single_panel_json_and_files(tmp_path):
@@ -42,7 +70,14 @@ def test_single_panel_json_and_files(tmp_path):
     obj = report_json(report)
     assert obj["figure"] == "2a" and obj["steps"] == 3000 and obj["params"]["P_g"] == 1.0
     f = obj["final"]
-    assert set(f) >= {"train_loss", "test_loss", "w_gen", "w_mem", "param_norm"}
+    assert set(f) >= {"train_loss", "test_loss", "train_xent", "test_xent", "wd_loss", "w_gen", "w_mem",
+                      "param_norm"}
+    # Appendix C's losses are the cross-entropies plus L_wd = alpha (P'_g^2 + P'_m^2)
+    wd = 0.005 * ((abs(f["w_gen"]) ** (1 / 1.2)) ** 2 + (abs(f["w_mem"]) ** (1 / 1.2) * 2.0) ** 2)
+    assert f["wd_loss"] == pytest.approx(wd, rel=1e-12)
+    assert f["train_loss"] == pytest.approx(f["train_xent"] + wd, rel=1e-12)
+    assert f["test_loss"] == pytest.approx(f["test_xent"] + wd, rel=1e-12)
+    assert obj["grokking"]["loss"] == "appendix_c" and obj["grokking_xent"]["loss"] == "xent"
     # param_norm = sqrt(P'_g^2 + P'_m^2), P'_c = w_c^(1/kappa) P_c
     expected = math.hypot(abs(f["w_gen"]) ** (1 / 1.2) * 1.0, abs(f["w_mem"]) ** (1 / 1.2) * 2.0)
     assert f["param_norm"] == pytest.approx(expected, rel=1e-12)
@@ -63,6 +98,8 @@ def test_metrics_csv_is_readable(tmp_path):
     data = np.genfromtxt(tmp_path / "metrics_2b.csv", delimiter=",", names=True)
     assert len(data) == 201 and data["step"][-1] == 200
     assert data["test_loss"][0] == pytest.approx(math.log(113), rel=1e-15)
+    np.testing.assert_allclose(data["train_loss"], data["train_xent"] + data["wd_loss"], rtol=1e-14)
+    np.testing.assert_allclose(data["test_loss"], data["test_xent"] + data["wd_loss"], rtol=1e-14)
     np.testing.assert_array_equal(data["w_gen"], data["w_g1"] * data["w_g2"])
 
 
