@@ -8,9 +8,14 @@ This is the plain, obviously-correct reference: it computes every position of th
 sequence and only then reads the logits at the last position (the ``=`` token). Faster exact
 formulations (``grokcheck.transformer.engine``) are tested against it.
 
-Initialisation (the paper does not give one; these are Nanda et al.'s scale conventions):
-normal with std ``1/sqrt(d_model)`` for W_E, W_pos, W_Q, W_K, W_V, W_O, W_in and W_U, std
-``1/sqrt(d_mlp)`` for W_out (each reads a d_mlp-wide input), and zero biases.
+Initialisation. The paper states none. Ours is normal with mean 0 and std ``1/sqrt(fan_in)``
+for every matrix that reads a vector: ``1/sqrt(d_model)`` for W_Q, W_K, W_V, W_O
+(``n_heads * d_head = d_model`` inputs), W_in and W_U, and ``1/sqrt(d_mlp)`` for W_out; the
+embeddings W_E and W_pos get std ``1/sqrt(d_model)``; biases start at zero. This is grokcheck's
+own choice. It agrees with Nanda et al.'s code (progress-measures-paper, ``transformers.py``)
+for W_E, W_pos, W_Q, W_K, W_V, W_O and W_in, and differs for two matrices: there W_out has std
+``1/sqrt(d_model)`` (ours ``1/sqrt(d_mlp)``, half of it for d_mlp = 4 d_model) and W_U has std
+``1/sqrt(d_vocab)`` (ours ``1/sqrt(d_model)``).
 
 Shapes: ``batch`` examples, ``pos`` = n_ctx = 4 positions, ``d_model`` residual width.
 """
