@@ -1,7 +1,17 @@
 """``grokcheck verify``: run every verification that exists and give one verdict.
 
 Each pillar exposes ``checks(quick: bool) -> list[Check]`` in a ``checks`` module listed in
-:data:`PROVIDERS`. A check is one row: what was claimed, the figure measured, and PASS/FAIL.
+:data:`PROVIDERS`. A check is one row: what was claimed, the figure measured, and its status:
+``"pass"``, ``"fail"`` or ``"not_run"`` (the runs the claim needs are missing).
+
+The experiment rows (P1-P4, D_crit: :mod:`grokcheck.experiments.checks`) come from training
+runs, so they are added only on request: ``experiments="run"`` runs the quick scale of the
+experiments into ``experiments_dir`` (resuming what is there), ``experiments="from"`` reads
+finished experiment folders under ``experiments_dir``.
+
+How ``not_run`` counts: a row that was not run is never a pass. The overall ``status`` is
+``"fail"`` if any row fails, else ``"incomplete"`` if any row was not run, else ``"pass"``;
+``holds`` is true only for ``"pass"`` (so the command exits 1 on ``"incomplete"`` too).
 """
 
 from __future__ import annotations
@@ -9,6 +19,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 #: modules with a ``checks(quick)`` function, in the order their rows are shown
 PROVIDERS: tuple[str, ...] = (
@@ -16,17 +28,30 @@ PROVIDERS: tuple[str, ...] = (
     "grokcheck.sim.checks",
     "grokcheck.transformer.checks",
 )
+STATUSES = ("pass", "fail", "not_run")
 
 
 @dataclass(frozen=True)
 class Check:
-    """One verified claim. ``figure`` is the measured number or short fact that backs ``holds``."""
+    """One verified claim. ``figure`` is the measured number or short fact that backs ``holds``.
+
+    ``status`` defaults to ``"pass"``/``"fail"`` from ``holds``; ``"not_run"`` forces ``holds``
+    to false.
+    """
 
     name: str
     source: str  # where the claim is in the paper, e.g. "Theorem D.4" or "Figure 2a"
     figure: str
     holds: bool
     detail: str = ""
+    status: str | None = None
+
+    def __post_init__(self) -> None:
+        status = self.status or ("pass" if self.holds else "fail")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "holds", status == "pass")
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,16 @@ class VerifyResult:
     checks: tuple[Check, ...]
     holds: bool
     quick: bool
+    status: str = ""  # "pass" | "fail" | "incomplete"
+
+
+def overall(rows: tuple[Check, ...] | list[Check]) -> str:
+    """``"fail"`` if a row fails, ``"incomplete"`` if one was not run (or there are none), else ``"pass"``."""
+    if any(c.status == "fail" for c in rows):
+        return "fail"
+    if not rows or any(c.status == "not_run" for c in rows):
+        return "incomplete"
+    return "pass"
 
 
 def run_verify(
@@ -41,13 +76,40 @@ def run_verify(
     quick: bool = True,
     providers: tuple[str, ...] | None = None,
     on_check: Callable[[Check], None] | None = None,
+    experiments: str | None = None,
+    experiments_dir: str | Path | None = None,
+    progress: Callable[[str, Any], None] | None = None,
+    runner: Any = None,
 ) -> VerifyResult:
-    """Run every provider's checks; ``holds`` is true only if every check holds."""
+    """Run every provider's checks (and the experiment rows if asked); ``holds`` iff all pass.
+
+    Args:
+        experiments: ``None`` (no experiment rows), ``"run"`` (run the quick-scale experiments in
+            ``experiments_dir``) or ``"from"`` (rows from finished folders under it).
+        progress: called as ``progress(experiment_name, ProgressEvent)`` while experiments run.
+        runner: the training runner for ``"run"`` (default: the real one).
+    """
     rows: list[Check] = []
+
+    def add(check: Check) -> None:
+        rows.append(check)
+        if on_check is not None:
+            on_check(check)
+
     for name in PROVIDERS if providers is None else providers:
         module = importlib.import_module(name)
         for check in module.checks(quick=quick):
-            rows.append(check)
-            if on_check is not None:
-                on_check(check)
-    return VerifyResult(checks=tuple(rows), holds=bool(rows) and all(c.holds for c in rows), quick=quick)
+            add(check)
+    if experiments is not None:
+        from grokcheck.experiments import checks as exp
+
+        if experiments == "run":
+            found = exp.run_quick(experiments_dir, runner=runner, progress=progress)
+        elif experiments == "from":
+            found = exp.from_dir(experiments_dir)
+        else:
+            raise ValueError(f"experiments must be None, 'run' or 'from', got {experiments!r}")
+        for check in found:
+            add(check)
+    status = overall(rows)
+    return VerifyResult(checks=tuple(rows), holds=status == "pass", quick=quick, status=status)

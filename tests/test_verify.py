@@ -41,3 +41,70 @@ def test_theory_rows_pass(cli):
     assert monkey_rows.holds
     sources = {c.source for c in monkey_rows.checks}
     assert {"Theorem D.1", "Lemma D.2", "Lemma D.3", "Theorem D.4"} <= sources
+
+
+# ---------------------------------------------------------------- not run, and the experiment rows
+
+
+def test_check_constructor_and_status():
+    assert Check("a", "X", "1", True).status == "pass" and Check("a", "X", "1", False).status == "fail"
+    c = Check("a", "X", "1", True, status="not_run")
+    assert c.status == "not_run" and not c.holds
+
+
+def test_a_row_not_run_is_never_a_pass(monkeypatch, cli):
+    p = _provider("_fake_notrun", [Check("a", "X", "1", True), Check("b", "Y", "-", False, status="not_run")])
+    r = run_verify(providers=(p,))
+    assert not r.holds and r.status == "incomplete"
+    q = _provider("_fake_mixed", [Check("a", "X", "1", False), Check("b", "Y", "-", False, status="not_run")])
+    assert run_verify(providers=(q,)).status == "fail"
+    monkeypatch.setattr("grokcheck.verify.PROVIDERS", (p,))
+    r = cli("verify")
+    assert r.code == 1 and "NOT RUN" in r.out and "INCOMPLETE" in r.out and "PASS" in r.out
+
+
+def _experiments(root, names=("efficiency", "ungrok", "semigrok")):
+    from grokcheck.experiments.run import ExperimentConfig, run_experiment
+    from tests.experiments.fakes import fake_runner
+
+    for n in names:
+        run_experiment(ExperimentConfig(n, out=root / n, figures=False), runner=fake_runner)
+
+
+def test_from_dir_gives_prediction_rows(tmp_path):
+    _experiments(tmp_path, ("ungrok", "semigrok"))
+    r = run_verify(providers=(), experiments="from", experiments_dir=tmp_path)
+    by = {c.name.split(":")[0]: c.status for c in r.checks}
+    assert by["P1"] == "not_run" and by["D_crit"] == "not_run" and by["P4"] == "pass"
+    assert by["P3"] == "pass" and r.status == "incomplete" and not r.holds
+
+
+def test_full_runs_the_quick_experiments_with_a_given_runner(tmp_path):
+    from tests.experiments.fakes import fake_runner
+
+    seen = []
+    r = run_verify(
+        providers=(),
+        experiments="run",
+        experiments_dir=tmp_path,
+        runner=fake_runner,
+        progress=lambda name, ev: seen.append(name),
+    )
+    assert {"efficiency", "ungrok", "semigrok"} <= set(seen)
+    assert {c.name.split(":")[0] for c in r.checks} == {"P1", "P2", "P3", "D_crit", "P4"}
+    # the fake's C_mem/C_gen norms meet far below its ungrokking D_crit: efficiency mispredicts
+    assert {c.name.split(":")[0]: c.status for c in r.checks}["D_crit"] == "fail"
+
+
+def test_cli_from_dir_json_and_bad_folder(monkeypatch, cli, tmp_path):
+    _experiments(tmp_path / "e", ("semigrok",))
+    monkeypatch.setattr("grokcheck.verify.PROVIDERS", (_provider("_fake_ok2", [Check("a", "X", "1", True)]),))
+    r = cli("verify", "--from", str(tmp_path / "e"), "--json")
+    assert r.code == 1
+    d = json.loads(r.out)
+    assert d["status"] == "incomplete" and {c["status"] for c in d["checks"]} == {"pass", "not_run"}
+    r = cli("verify", "--from", str(tmp_path / "missing"))
+    assert r.code == 2 and "--from" in r.err
+    (tmp_path / "empty").mkdir()
+    assert cli("verify", "--from", str(tmp_path / "empty")).code == 2
+    assert cli("verify", "--out", str(tmp_path)).code == 2

@@ -43,9 +43,29 @@ app = typer.Typer(
 )
 
 #: the per-run fields printed by --json (a subset of RunRecord.row())
-RUN_FIELDS = ("key", "experiment", "kind", "task", "p", "reduced_size", "weight_decay", "seed", "steps",
-              "converged", "stopped", "train_acc", "test_acc", "train_loss", "test_loss", "param_norm",
-              "correct_logit", "o_t", "o_m", "trig_fraction", "gen_only")
+RUN_FIELDS = (
+    "key",
+    "experiment",
+    "kind",
+    "task",
+    "p",
+    "reduced_size",
+    "weight_decay",
+    "seed",
+    "steps",
+    "converged",
+    "stopped",
+    "train_acc",
+    "test_acc",
+    "train_loss",
+    "test_loss",
+    "param_norm",
+    "correct_logit",
+    "o_t",
+    "o_m",
+    "trig_fraction",
+    "gen_only",
+)
 
 
 def _list(text: str | None, name: str, conv: type) -> tuple[Any, ...] | None:
@@ -63,19 +83,33 @@ Opt = typer.Option
 
 def experiment(
     name: Name,
-    scale: Annotated[Scale | None, Opt("--scale", help="quick (p=47, laptop) or paper (p=113) [default: quick].")] = None,
-    out: Annotated[Path | None, Opt("--out", help="Experiment folder; a rerun resumes it "
-                                                  "[default: runs/experiment-NAME-SCALE].")] = None,
+    scale: Annotated[
+        Scale | None, Opt("--scale", help="quick (p=47, laptop) or paper (p=113) [default: quick].")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        Opt("--out", help="Experiment folder; a rerun resumes it [default: runs/experiment-NAME-SCALE]."),
+    ] = None,
     p: Annotated[int | None, Opt("--p", help="Modulus (overrides the scale's).")] = None,
     sizes: Annotated[str | None, Opt("--sizes", help="Train sizes D or D', comma-separated.")] = None,
-    weight_decays: Annotated[str | None, Opt("--weight-decays", help="Weight decays, comma-separated.")] = None,
+    weight_decays: Annotated[
+        str | None, Opt("--weight-decays", help="Weight decays, comma-separated.")
+    ] = None,
     seeds: Annotated[str | None, Opt("--seeds", help="Seeds, comma-separated.")] = None,
     max_steps: Annotated[int | None, Opt("--max-steps", help="Cap on steps per run.")] = None,
-    tasks: Annotated[str | None, Opt("--tasks", "--task", help="Tasks, comma-separated (see grokcheck train).")] = None,
-    executor: Annotated[Executor | None, Opt("--executor", help="local (here) or dask [default: local].")] = None,
-    scheduler: Annotated[str | None, Opt("--scheduler", help="Dask scheduler address [default: a LocalCluster].")] = None,
+    tasks: Annotated[
+        str | None, Opt("--tasks", "--task", help="Tasks, comma-separated (see grokcheck train).")
+    ] = None,
+    executor: Annotated[
+        Executor | None, Opt("--executor", help="local (here) or dask [default: local].")
+    ] = None,
+    scheduler: Annotated[
+        str | None, Opt("--scheduler", help="Dask scheduler address [default: a LocalCluster].")
+    ] = None,
     device: Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1 ... [default: cpu].")] = None,
-    max_chunk: Annotated[int | None, Opt("--max-chunk", help="Most runs trained as one batch [default: 32].")] = None,
+    max_chunk: Annotated[
+        int | None, Opt("--max-chunk", help="Most runs trained as one batch [default: 32].")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run an experiment's grid to convergence, write its folder, print the verdicts."""
@@ -83,29 +117,58 @@ def experiment(
     from grokcheck.experiments.run import ExperimentConfig, plan, run_experiment
 
     overrides = GridOverrides(
-        p=p, sizes=_list(sizes, "sizes", int), weight_decays=_list(weight_decays, "weight_decays", float),
-        seeds=_list(seeds, "seeds", int), max_steps=max_steps, tasks=_list(tasks, "tasks", str),
+        p=p,
+        sizes=_list(sizes, "sizes", int),
+        weight_decays=_list(weight_decays, "weight_decays", float),
+        seeds=_list(seeds, "seeds", int),
+        max_steps=max_steps,
+        tasks=_list(tasks, "tasks", str),
     )
-    given = {"scale": scale and scale.value, "out": out, "executor": executor and executor.value,
-             "scheduler": scheduler, "device": device, "max_chunk": max_chunk}
-    cfg = ExperimentConfig(name=name.value, grid=overrides, **{k: v for k, v in given.items() if v is not None})
+    given = {
+        "scale": scale and scale.value,
+        "out": out,
+        "executor": executor and executor.value,
+        "scheduler": scheduler,
+        "device": device,
+        "max_chunk": max_chunk,
+    }
+    cfg = ExperimentConfig(
+        name=name.value, grid=overrides, **{k: v for k, v in given.items() if v is not None}
+    )
     specs = plan(cfg)  # bad input fails here, before any folder is written
     with _Progress(len(specs)) as bar:
         result = run_experiment(cfg, progress=bar.update)
     if json_out:
-        emit_json({
-            "experiment": cfg.name, "scale": cfg.scale, "out": result.out, "complete": result.complete,
-            "n_runs": result.n_total, "n_skipped": result.n_skipped,
-            "runs": [{k: r.row()[k] for k in RUN_FIELDS} for r in result.records],
-            "verdicts": [{"name": v.name, "status": v.status, "figure": v.figure, "source": v.source,
-                          "claim": v.claim, "details": v.details} for v in result.verdicts],
-            "figures": list(result.figures),
-        })
+        emit_json(
+            {
+                "experiment": cfg.name,
+                "scale": cfg.scale,
+                "out": result.out,
+                "complete": result.complete,
+                "n_runs": result.n_total,
+                "n_skipped": result.n_skipped,
+                "runs": [{k: r.row()[k] for k in RUN_FIELDS} for r in result.records],
+                "verdicts": [
+                    {
+                        "name": v.name,
+                        "status": v.status,
+                        "figure": v.figure,
+                        "source": v.source,
+                        "claim": v.claim,
+                        "details": v.details,
+                    }
+                    for v in result.verdicts
+                ],
+                "figures": list(result.figures),
+            }
+        )
         return
     c = console()
-    c.print(f"{cfg.name} ({cfg.scale}): {len(result.records)}/{result.n_total} runs finished "
-            f"({result.n_skipped} from before), {sum(r.converged for r in result.records)} converged; "
-            f"folder {result.out}")
+    c.print(
+        f"{cfg.name} ({cfg.scale}): {len(result.records)}/{result.n_total} runs finished "
+        f"({result.n_skipped} from before), {sum(r.converged for r in result.records)} converged; "
+        f"folder {result.out}"
+    )
     for v in result.verdicts:
         if v.status != "not_run":
             c.print(f"  {_STATUS[v.status]}  {v.source:<22} {v.name}: {v.figure}", soft_wrap=True)

@@ -2,35 +2,81 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from grokcheck.cli.common import JsonOpt, console, emit_json, verdict
+from grokcheck.cli.common import JsonOpt, console, emit_json
+
+_MARK = {"pass": "[bold green]PASS[/]", "fail": "[bold red]FAIL[/]", "not_run": "[yellow]NOT RUN[/]"}
+_OVERALL = {"pass": "[bold green]PASS[/]", "fail": "[bold red]FAIL[/]", "incomplete": "[yellow]INCOMPLETE[/]"}
 
 
 def verify(
     json_out: JsonOpt = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Run the longer versions of every check (minutes).")
+        bool,
+        typer.Option(
+            "--full", help="Longer checks, and run the quick-scale experiments for P1-P4 (~90 min)."
+        ),
     ] = False,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from", help="Add the P1-P4 rows from finished experiment folders under DIR."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="With --full: folder for the experiments (resumed) [default: runs/verify-full]."
+        ),
+    ] = None,
 ) -> None:
-    """Run every check (theorems, toy model, transformer); exit 0 only if all hold."""
+    """Run every check (theorems, toy model, transformer, and with --full/--from the predictions P1-P4).
+
+    Exit 0 only if every row passes; a row that was not run makes the verdict INCOMPLETE (exit 1).
+    """
+    from grokcheck.errors import InputError
     from grokcheck.verify import run_verify
 
-    out = console()
+    if full and from_dir is not None:
+        raise InputError(
+            "from_dir", "give --full (run the experiments) or --from DIR (read them), not both", flag="--from"
+        )
+    if out is not None and not full:
+        raise InputError("out", "only applies with --full")
+    experiments = "run" if full else ("from" if from_dir is not None else None)
+    where = from_dir if from_dir is not None else out
+    if from_dir is not None and not from_dir.is_dir():
+        raise InputError("from_dir", f"no such folder: {from_dir}", flag="--from")
+    kw: dict[str, Any] = {
+        "quick": not full,
+        "experiments": experiments,
+        "experiments_dir": where,
+        "progress": _progress,
+    }
+    out_c = console()
     if json_out:
-        result = run_verify(quick=not full)
+        result = run_verify(**kw)
         emit_json(result)
     else:
-        out.print(f"grokcheck verify ({'full' if full else 'quick'})")
+        out_c.print(
+            f"grokcheck verify ({'full' if full else 'quick'}{', from ' + str(from_dir) if from_dir else ''})"
+        )
         result = run_verify(
-            quick=not full,
-            on_check=lambda c: out.print(
-                f"  {verdict(c.holds)}  {c.source:<14} {c.name}: {c.figure}", soft_wrap=True
+            **kw,
+            on_check=lambda c: out_c.print(
+                f"  {_MARK[c.status]}  {c.source:<14} {c.name}: {c.figure}", soft_wrap=True
             ),
         )
-        n_pass = sum(c.holds for c in result.checks)
-        out.print(f"{n_pass}/{len(result.checks)} checks hold: {verdict(result.holds)}")
+        n_pass = sum(c.status == "pass" for c in result.checks)
+        n_not = sum(c.status == "not_run" for c in result.checks)
+        out_c.print(f"{n_pass}/{len(result.checks)} checks hold, {n_not} not run: {_OVERALL[result.status]}")
     if not result.holds:
         raise typer.Exit(1)
+
+
+def _progress(name: str, ev: Any) -> None:
+    sys.stderr.write(f"verify: {name} runs {ev.done}/{ev.total}\n")
+    sys.stderr.flush()

@@ -13,8 +13,8 @@ constants, stated in docs/predictions.md:
   C_gen's mean norm; the geometric mean over buckets; a 95% interval from a bootstrap over seeds.
 - P2 (Section 5.2, Figure 4): per weight decay, the mean test accuracy over seeds at each D'
   is >= :data:`HIGH` at and above some D_hi, <= :data:`LOW` at and below some D_lo, with
-  ``D_hi / D_lo <= SHARP_FACTOR`` (1% slack: grid sizes are rounded to integers). D_crit observed: where the mean crosses 0.5, interpolated
-  linearly in ln D'.
+  ``D_hi / D_lo <= SHARP_FACTOR`` (1% slack: grid sizes are rounded to integers). D_crit
+  observed: where the mean crosses 0.5, interpolated linearly in ln D'.
 - P3: D_crit observed agrees across weight decays within :data:`WD_FACTOR` (max / min).
 - Efficiency predicts ungrokking: D_crit observed (geometric mean over weight decays) / D_crit
   predicted within a factor :data:`PREDICT_FACTOR`.

@@ -8,9 +8,34 @@ import pytest
 
 from tests.experiments.fakes import fake_runner
 
-TINY = ("--p", "23", "--sizes", "60,120,240", "--weight-decays", "0.5,1", "--seeds", "0,1", "--max-steps", "2000")
-RUN_KEYS = {"task", "p", "reduced_size", "weight_decay", "seed", "steps", "converged", "train_acc", "test_acc",
-            "train_loss", "test_loss", "param_norm", "o_t", "o_m"}
+TINY = (
+    "--p",
+    "23",
+    "--sizes",
+    "60,120,240",
+    "--weight-decays",
+    "0.5,1",
+    "--seeds",
+    "0,1",
+    "--max-steps",
+    "2000",
+)
+RUN_KEYS = {
+    "task",
+    "p",
+    "reduced_size",
+    "weight_decay",
+    "seed",
+    "steps",
+    "converged",
+    "train_acc",
+    "test_acc",
+    "train_loss",
+    "test_loss",
+    "param_norm",
+    "o_t",
+    "o_m",
+}
 
 
 @pytest.fixture
@@ -63,8 +88,8 @@ def test_text_output(cli, tmp_path, calls):
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, calls, args, flag):
     out = tmp_path / "never"
-    base = dict(zip(TINY[::2], TINY[1::2]))
-    base.update(dict(zip(args[::2], args[1::2])))
+    base = dict(zip(TINY[::2], TINY[1::2], strict=True))
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
     r = cli("experiment", "ungrok", *[x for kv in base.items() for x in kv], "--out", str(out))
     lines = [x for x in r.err.splitlines() if x.strip()]
     assert r.code == 2 and len(lines) == 1 and flag in lines[0] and "Traceback" not in r.err

@@ -65,10 +65,24 @@ def fake_record(spec: RunSpec) -> RunRecord:
         for s in range(0, steps + 1, max(1, steps // 4))
     )
     return RunRecord(
-        spec=spec, steps=steps, converged=steps < spec.max_steps or spec.max_steps >= 1000,
-        stopped="converged", train_acc=train_acc, test_acc=test, train_loss=1e-3,
-        test_loss=0.5 * (1 - test), param_norm=norm, correct_logit=correct, o_t=o_t, o_m=o_m,
-        o_t_test=o_t, o_m_test=o_m, trig_fraction=trig, gen_only=gen_only, wall_s=0.0, curve=curve,
+        spec=spec,
+        steps=steps,
+        converged=steps < spec.max_steps or spec.max_steps >= 1000,
+        stopped="converged",
+        train_acc=train_acc,
+        test_acc=test,
+        train_loss=1e-3,
+        test_loss=0.5 * (1 - test),
+        param_norm=norm,
+        correct_logit=correct,
+        o_t=o_t,
+        o_m=o_m,
+        o_t_test=o_t,
+        o_m_test=o_m,
+        trig_fraction=trig,
+        gen_only=gen_only,
+        wall_s=0.0,
+        curve=curve,
     )
 
 

@@ -70,9 +70,12 @@ def test_dask_survives_a_killed_worker(tmp_path):
     run_local(grid.chunks(specs, 2), ref, runner=fake_runner)
 
     store = ExperimentStore(tmp_path / "dask")
-    with distributed.LocalCluster(
-        host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         pids = list(client.run(os.getpid).values())
         killed = []
 
@@ -81,8 +84,9 @@ def test_dask_survives_a_killed_worker(tmp_path):
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
-        execute("dask", grid.chunks(specs, 2), store, runner=slow_fake_runner, scheduler=client,
-                progress=progress)
+        execute(
+            "dask", grid.chunks(specs, 2), store, runner=slow_fake_runner, scheduler=client, progress=progress
+        )
     assert killed
     assert _rows(store, specs) == _rows(ref, specs)
     assert store.pending(specs) == []

@@ -17,14 +17,14 @@ def test_paper_ungrok_grid_contains_figure7_sizes():
     assert fig7[0] == 390 and fig7[-1] == 1494
     assert set(fig7) <= set(sw.sizes) and max(sw.sizes) < 10_000 < max(sw.sizes) * r
     assert sw.weight_decays == (0.1, 0.5, 1.0, 1.5, 2.0) and len(sw.seeds) == 10 and sw.p == 113
-    ratios = [b / a for a, b in zip(sw.sizes, sw.sizes[1:])]
+    ratios = [b / a for a, b in zip(sw.sizes, sw.sizes[1:], strict=False)]
     assert all(math.isclose(x, r, rel_tol=0.01) for x in ratios)
 
 
 def test_paper_semigrok_grid():
     (sw,) = grid.sweeps("semigrok", "paper")
     assert len(sw.sizes) == 20 and sw.sizes[0] == 1500 and sw.sizes[-1] == 2050
-    steps = {b - a for a, b in zip(sw.sizes, sw.sizes[1:])}
+    steps = {b - a for a, b in zip(sw.sizes, sw.sizes[1:], strict=False)}
     assert steps <= {28, 29, 30} and sw.weight_decays == (1.0,) and len(sw.seeds) == 10
 
 
@@ -45,7 +45,9 @@ def test_overrides_apply():
     o = grid.GridOverrides(p=23, sizes=(50, 100), weight_decays=(1.0,), seeds=(3,), max_steps=77)
     specs = grid.experiment_specs("ungrok", "quick", o)
     assert [(s.p, s.train_size, s.weight_decay, s.seed, s.max_steps) for s in specs] == [
-        (23, 50, 1.0, 3, 77), (23, 100, 1.0, 3, 77)]
+        (23, 50, 1.0, 3, 77),
+        (23, 100, 1.0, 3, 77),
+    ]
 
 
 @pytest.mark.parametrize(

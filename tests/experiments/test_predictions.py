@@ -11,10 +11,22 @@ from grokcheck.experiments import predictions as P
 
 
 def row(kind="ungrok", d=1000, wd=1.0, seed=0, acc=1.0, **kw):
-    r = dict(experiment={"ungrok": "ungrok", "scratch": "efficiency", "random_labels": "efficiency"}[kind],
-             kind=kind, task="add", p=113, reduced_size=d, weight_decay=wd, seed=seed, converged=True,
-             train_acc=1.0, test_acc=acc, param_norm=40.0, correct_logit=None, gen_only=None,
-             trig_fraction=None)
+    r = dict(
+        experiment={"ungrok": "ungrok", "scratch": "efficiency", "random_labels": "efficiency"}[kind],
+        kind=kind,
+        task="add",
+        p=113,
+        reduced_size=d,
+        weight_decay=wd,
+        seed=seed,
+        converged=True,
+        train_acc=1.0,
+        test_acc=acc,
+        param_norm=40.0,
+        correct_logit=None,
+        gen_only=None,
+        trig_fraction=None,
+    )
     r.update(kw)
     return r
 
@@ -24,9 +36,17 @@ SIZES = [400, 500, 630, 800, 1000, 1260, 1600, 2000, 2500]
 
 def ungrok_table(d_crit=1000.0, wds=(0.5, 1.0, 2.0), width=30.0, seeds=(0, 1)):
     """Accuracy 1 / (1 + (d_crit / D)^width): sharp for large width."""
-    return [row(d=d, wd=wd, seed=s, acc=1 / (1 + (d_crit[wd] if isinstance(d_crit, dict) else d_crit) ** width
-                                              / d**width))
-            for wd in wds for d in SIZES for s in seeds]
+    return [
+        row(
+            d=d,
+            wd=wd,
+            seed=s,
+            acc=1 / (1 + (d_crit[wd] if isinstance(d_crit, dict) else d_crit) ** width / d**width),
+        )
+        for wd in wds
+        for d in SIZES
+        for s in seeds
+    ]
 
 
 # ---------------------------------------------------------------- P2
@@ -64,8 +84,12 @@ def test_dcrit_observed_interpolates_in_log_size():
 
 
 def test_dcrit_observed_averages_seeds_first():
-    t = [row(d=400, acc=0.0), row(d=800, acc=0.0, seed=0), row(d=800, acc=0.6, seed=1),
-         row(d=1600, acc=1.0)]  # mean 0.3 at 800 -> crossing between 800 and 1600
+    t = [
+        row(d=400, acc=0.0),
+        row(d=800, acc=0.0, seed=0),
+        row(d=800, acc=0.6, seed=1),
+        row(d=1600, acc=1.0),
+    ]  # mean 0.3 at 800 -> crossing between 800 and 1600
     (d,) = P.dcrit_observed(t).values()
     assert d == pytest.approx(math.exp(math.log(800) + (0.2 / 0.7) * math.log(2)))
 
@@ -75,7 +99,9 @@ def test_dcrit_observed_averages_seeds_first():
 
 def test_p3_agreeing_weight_decays_pass():
     v = P.p3_weight_decay(ungrok_table(d_crit={0.5: 950.0, 1.0: 1000.0, 2.0: 1100.0}))
-    assert v.status == "pass" and v.details["ratio"] == pytest.approx(1100 / 950, rel=0.1)  # grid interpolation
+    assert v.status == "pass" and v.details["ratio"] == pytest.approx(
+        1100 / 950, rel=0.1
+    )  # grid interpolation
 
 
 def test_p3_transitions_4x_apart_fail():
@@ -100,21 +126,44 @@ def test_other_tasks_are_named():
 rng = np.random.default_rng(0)
 MEM_D = [500, 1000, 2000, 4000, 8000]
 GEN_D = [4000, 5000, 6000, 7000, 8000]
+GEN_LEVEL = 10.0 + 5.0 * math.log(1000)
 
 
 def mem_rows(slope=5.0, seeds=(0, 1, 2), base=10.0):
     # logit set by the weight decay; norm rises with ln D at fixed logit
-    return [row(kind="random_labels", d=d, wd=wd, seed=s, acc=0.01, correct_logit=30.0 * (1 + wd),
-                param_norm=base + 4 * math.log(1 + wd) + slope * math.log(d) + 0.05 * rng.standard_normal(),
-                gen_only=False)
-            for d in MEM_D for wd in (0.5, 1.0, 2.0) for s in seeds]
+    return [
+        row(
+            kind="random_labels",
+            d=d,
+            wd=wd,
+            seed=s,
+            acc=0.01,
+            correct_logit=30.0 * (1 + wd),
+            param_norm=base + 4 * math.log(1 + wd) + slope * math.log(d) + 0.05 * rng.standard_normal(),
+            gen_only=False,
+        )
+        for d in MEM_D
+        for wd in (0.5, 1.0, 2.0)
+        for s in seeds
+    ]
 
 
-def gen_rows(slope=0.0, seeds=(0, 1, 2), level=10.0 + 5.0 * math.log(1000)):
-    return [row(kind="scratch", d=d, wd=wd, seed=s, acc=1.0, correct_logit=30.0 * (1 + wd),
-                param_norm=level + 4 * math.log(1 + wd) + slope * math.log(d) + 0.05 * rng.standard_normal(),
-                gen_only=True)
-            for d in GEN_D for wd in (0.5, 1.0, 2.0) for s in seeds]
+def gen_rows(slope=0.0, seeds=(0, 1, 2), level=GEN_LEVEL):
+    return [
+        row(
+            kind="scratch",
+            d=d,
+            wd=wd,
+            seed=s,
+            acc=1.0,
+            correct_logit=30.0 * (1 + wd),
+            param_norm=level + 4 * math.log(1 + wd) + slope * math.log(d) + 0.05 * rng.standard_normal(),
+            gen_only=True,
+        )
+        for d in GEN_D
+        for wd in (0.5, 1.0, 2.0)
+        for s in seeds
+    ]
 
 
 def test_p1_passes_when_mem_rises_and_gen_is_flat():
@@ -140,7 +189,7 @@ def test_p1_not_run_and_exclusions():
 def test_fit_with_one_bucket_is_ordinary_regression():
     d = np.array([500, 1000, 2000, 4000, 8000, 600, 3000], dtype=float)
     norm = 3 + 2 * np.log(d) + np.array([0.1, -0.2, 0.05, 0.0, 0.3, -0.1, 0.02])
-    fit = P.fit_isologit([(0, x, y) for x, y in zip(d, norm)])
+    fit = P.fit_isologit([(0, x, y) for x, y in zip(d, norm, strict=True)])
     slope, _ = np.polyfit(np.log(d), norm, 1)
     assert fit.slope == pytest.approx(slope) and fit.lo < slope < fit.hi
 
