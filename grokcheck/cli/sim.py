@@ -3,8 +3,9 @@ cross-check of where gradient descent converges against Theorem D.4."""
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +19,18 @@ class Figure(str, Enum):
     fig2c = "2c"
 
 
-def _opt(flag: str, help: str):
-    return typer.Option(flag, help=help + " Default: Table 1's value for the panel.")
+def _opt(flag: str, help: str, name: str):
+    from grokcheck.sim.model import range_text
+
+    return typer.Option(
+        flag, help=f"{help} Range {range_text(name)}. Default: Table 1's value for the panel."
+    )
+
+
+def _setting(flag: str, help: str, name: str):
+    from grokcheck.sim.model import SETTINGS_RANGES, range_text
+
+    return typer.Option(flag, help=f"{help} Range {range_text(name, SETTINGS_RANGES)}.")
 
 
 FloatOpt = float | None
@@ -29,59 +40,146 @@ def sim(
     fig: Annotated[
         Figure, typer.Option("--fig", help="Panel of Figure 2 (2a, 2b, 2c), or 2 for all three side by side.")
     ] = Figure.fig2,
-    steps: Annotated[int | None, _opt("--steps", "Gradient steps to simulate and plot (>= 1).")] = None,
-    P_g: Annotated[FloatOpt, _opt("--p-g", "Parameter norm P_g of C_gen at unit weight (> 0).")] = None,
-    P_m: Annotated[FloatOpt, _opt("--p-m", "Parameter norm P_m of C_mem at unit weight (> 0).")] = None,
-    kappa: Annotated[FloatOpt, _opt("--kappa", "Efficiency exponent: P' = |w|^(1/kappa) P (> 0).")] = None,
-    alpha: Annotated[FloatOpt, _opt("--alpha", "Weight-decay strength alpha (>= 0).")] = None,
-    w_g1: Annotated[FloatOpt, _opt("--w-g1", "Initial subweight w_g1.")] = None,
-    w_g2: Annotated[FloatOpt, _opt("--w-g2", "Initial subweight w_g2.")] = None,
-    w_m1: Annotated[FloatOpt, _opt("--w-m1", "Initial subweight w_m1.")] = None,
-    w_m2: Annotated[FloatOpt, _opt("--w-m2", "Initial subweight w_m2.")] = None,
-    n_labels: Annotated[int | None, _opt("--n-labels", "Number of labels, Appendix C's q (>= 2).")] = None,
-    lr: Annotated[FloatOpt, _opt("--lr", "Learning rate lambda (> 0).")] = None,
+    steps: Annotated[int | None, _opt("--steps", "Gradient steps to simulate and plot.", "steps")] = None,
+    P_g: Annotated[FloatOpt, _opt("--p-g", "Parameter norm P_g of C_gen at unit weight.", "P_g")] = None,
+    P_m: Annotated[FloatOpt, _opt("--p-m", "Parameter norm P_m of C_mem at unit weight.", "P_m")] = None,
+    kappa: Annotated[FloatOpt, _opt("--kappa", "Efficiency exponent: P' = |w|^(1/kappa) P.", "kappa")] = None,
+    alpha: Annotated[FloatOpt, _opt("--alpha", "Weight-decay strength alpha (0: none).", "alpha")] = None,
+    w_g1: Annotated[FloatOpt, _opt("--w-g1", "Initial subweight w_g1.", "w_g1")] = None,
+    w_g2: Annotated[FloatOpt, _opt("--w-g2", "Initial subweight w_g2.", "w_g2")] = None,
+    w_m1: Annotated[FloatOpt, _opt("--w-m1", "Initial subweight w_m1.", "w_m1")] = None,
+    w_m2: Annotated[FloatOpt, _opt("--w-m2", "Initial subweight w_m2.", "w_m2")] = None,
+    n_labels: Annotated[
+        int | None, _opt("--n-labels", "Number of labels, Appendix C's q.", "n_labels")
+    ] = None,
+    lr: Annotated[FloatOpt, _opt("--lr", "Learning rate lambda.", "lr")] = None,
     wd_half: Annotated[
         bool, typer.Option("--wd-half", help="Use Eq. 2's alpha/2 instead of Appendix C's alpha.")
     ] = False,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Loss (nats) whose first crossing is reported.")
+        float, _setting("--threshold", "Loss (nats) whose first crossing is reported.", "threshold")
     ] = 1.0,
     tol: Annotated[
-        float, typer.Option("--tol", help="Converged when the weights change by less than this "
-                            "(relative) over 1000 steps.")
+        float,
+        _setting(
+            "--tol", "Converged when the weights change by less than this (relative) over 1000 steps.", "tol"
+        ),
     ] = 1e-11,
     max_steps: Annotated[
-        int, typer.Option("--max-steps", help="Cap on the steps of the run to convergence.")
+        int, _setting("--max-steps", "Cap on the steps of the run to convergence (>= --steps).", "max_steps")
     ] = 2_000_000,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG figures.")] = True,
     out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Simulate Figure 2 (Appendix C's toy model) and check the converged weights against Theorem D.4."""
-    from grokcheck.errors import GrokcheckError
+    """Simulate Figure 2 (Appendix C's toy model) and check the converged weights against Theorem D.4.
+
+    Losses are Appendix C's (cross-entropy plus L_wd); the cross-entropies alone are reported
+    beside them. Progress of long runs goes to stderr.
+    """
+    from grokcheck.errors import GrokcheckError, RunError
     from grokcheck.runs import prepare_run_dir
     from grokcheck.sim.run import Settings, panel_configs, report_json, run_figure
 
-    given = {"steps": steps, "P_g": P_g, "P_m": P_m, "kappa": kappa, "alpha": alpha, "w_g1": w_g1,
-             "w_g2": w_g2, "w_m1": w_m1, "w_m2": w_m2, "n_labels": n_labels, "lr": lr}
+    given = {
+        "steps": steps,
+        "P_g": P_g,
+        "P_m": P_m,
+        "kappa": kappa,
+        "alpha": alpha,
+        "w_g1": w_g1,
+        "w_g2": w_g2,
+        "w_m1": w_m1,
+        "w_m2": w_m2,
+        "n_labels": n_labels,
+        "lr": lr,
+    }
     overrides = {k: v for k, v in given.items() if v is not None}
     if wd_half:
         overrides["wd_half"] = True
     settings = Settings(threshold=threshold, tol=tol, max_steps=max_steps)
     panel_configs(fig.value, overrides, settings)  # every value checked before a folder exists
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        # sim cannot continue a run (it has no --resume): a new folder is the only way on
+        raise RunError(f"--out {out} already holds files; choose a new or empty folder for this run")
     folder = prepare_run_dir("sim", out)
+    reporter = _Reporter()
     try:
-        report = run_figure(fig.value, overrides, settings=settings, out=folder, figures=plots)
+        report = run_figure(
+            fig.value, overrides, settings=settings, out=folder, figures=plots, progress=reporter
+        )
     except GrokcheckError:
         if not any(folder.iterdir()):  # leave no empty run folder behind a failed run
             folder.rmdir()
         raise
+    finally:
+        reporter.close()
     if json_out:
         emit_json(report_json(report))
     else:
         _render(report)
     if report.holds is False:
         raise typer.Exit(1)
+
+
+class _Reporter:
+    """Progress of long work on stderr (stdout stays one JSON object with ``--json``): nothing
+    for the first :attr:`QUIET_S` seconds, then a rich bar on a terminal, else one log line at
+    most every :attr:`LOG_EVERY_S` seconds."""
+
+    QUIET_S = 2.0
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, *, tty: bool | None = None, clock=None, stream=None) -> None:
+        import time
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.clock = clock or time.monotonic
+        self.start = self.clock()
+        self._last_log = -1e300
+        self._bar = None
+        self._tasks: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, panel: str, phase: str, step: int, total: int) -> None:
+        now = self.clock()
+        if now - self.start < self.QUIET_S:
+            return
+        if self.tty:
+            self._update_bar(panel, phase, step, total)
+        elif now - self._last_log >= self.LOG_EVERY_S:
+            self._last_log = now
+            self.stream.write(f"[sim {panel}] {_phase_text(phase, step, total)}\n")
+            self.stream.flush()
+
+    def _update_bar(self, panel: str, phase: str, step: int, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+        key = (panel, phase)
+        if key not in self._tasks:
+            self._tasks[key] = self._bar.add_task(f"{panel} {phase}", total=total)
+        self._bar.update(self._tasks[key], completed=step)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _phase_text(phase: str, step: int, total: int) -> str:
+    if phase == "simulate":
+        return f"simulating: step {step:,} of {total:,}"
+    if phase == "converge":
+        return f"running to convergence: step {step:,} (cap {total:,})"
+    return f"writing metrics ({total:,} rows)"
 
 
 def _render(report) -> None:
@@ -92,28 +190,54 @@ def _render(report) -> None:
 
     for r in report.panels:
         c, g, t, f = r.params, r.grokking, r.theorem, r.final
-        say(f"[bold]Figure {r.figure}[/]  P_g={fmt(c.P_g)} P_m={fmt(c.P_m)} kappa={fmt(c.kappa)} "
+        say(
+            f"[bold]Figure {r.figure}[/]  P_g={fmt(c.P_g)} P_m={fmt(c.P_m)} kappa={fmt(c.kappa)} "
             f"alpha={fmt(c.alpha)} w(0)=({fmt(c.w_g1)}, {fmt(c.w_g2)}, {fmt(c.w_m1)}, {fmt(c.w_m2)}) "
-            f"n_labels={c.n_labels} lr={fmt(c.lr)}{'  (alpha/2)' if c.wd_half else ''}")
-        say(f"  step {f.step}: train loss {fmt(f.train_loss, 4)}, test loss {fmt(f.test_loss, 4)}, "
-            f"w_gen {fmt(f.w_gen, 4)}, w_mem {fmt(f.w_mem, 4)}, parameter norm {fmt(f.param_norm, 4)}")
-        say(f"  w_gen > w_mem from step {_step(g.gen_overtakes_mem)}; w_gen >= {fmt(g.onset)} from step "
+            f"n_labels={c.n_labels} lr={fmt(c.lr)}{'  (alpha/2)' if c.wd_half else ''}"
+        )
+        gx = r.grokking_xent
+        say(
+            f"  step {f.step}: train loss {fmt(f.train_loss, 4)}, test loss {fmt(f.test_loss, 4)} "
+            f"(Appendix C, with L_wd {fmt(f.wd_loss, 4)}); cross-entropy train {fmt(f.train_xent, 4)}, "
+            f"test {fmt(f.test_xent, 4)}; w_gen {fmt(f.w_gen, 4)}, w_mem {fmt(f.w_mem, 4)}, "
+            f"parameter norm {fmt(f.param_norm, 4)}"
+        )
+        say(
+            f"  w_gen > w_mem from step {_step(g.gen_overtakes_mem)}; w_gen >= {fmt(g.onset)} from step "
             f"{_step(g.gen_onset)}; loss < {fmt(g.threshold)}: train at step {_step(g.train_below)}, "
-            f"test at step {_step(g.test_below)} (delay {_step(g.delay)})")
+            f"test at step {_step(g.test_below)} (delay {_step(g.delay)}); cross-entropy: train at "
+            f"step {_step(gx.train_below)}, test at step {_step(gx.test_below)} (delay {_step(gx.delay)})"
+        )
         end = r.converged
-        rows = [("", "steps", "w_gen", "w_mem", "w_gen/w_mem", "loss"),
-                ("Theorem D.4 optimum", "", fmt(t.theorem_w_gen, 8), fmt(t.theorem_w_mem, 8),
-                 _ratio(t.theorem_ratio, t.theorem_w_mem), fmt(t.theorem_loss, 8)),
-                ("gradient descent", f"{end.steps}" + ("" if end.converged else " (cap)"),
-                 fmt(end.w_gen, 8), fmt(end.w_mem, 8), _ratio(end.ratio, end.w_mem), fmt(end.loss, 8))]
+        rows = [
+            ("", "steps", "w_gen", "w_mem", "w_gen/w_mem", "loss"),
+            (
+                "Theorem D.4 optimum",
+                "",
+                fmt(t.theorem_w_gen, 8),
+                fmt(t.theorem_w_mem, 8),
+                _ratio(t.theorem_ratio, t.theorem_w_mem),
+                fmt(t.theorem_loss, 8),
+            ),
+            (
+                "gradient descent",
+                f"{end.steps}" + ("" if end.converged else " (cap)"),
+                fmt(end.w_gen, 8),
+                fmt(end.w_mem, 8),
+                _ratio(end.ratio, end.w_mem),
+                fmt(end.loss, 8),
+            ),
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(6)]
         for row in rows:
             cells = (f"  {x:>{w}}" for x, w in zip(row[1:], widths[1:], strict=True))
             say("  " + row[0].ljust(widths[0]) + "".join(cells))
         if t.applicable:
-            say(f"  case {t.case} (kappa {'>=' if t.case == 1 else '<'} q = 2); weight error "
+            say(
+                f"  case {t.case} (kappa {'>=' if t.case == 1 else '<'} q = 2); weight error "
                 f"{t.weight_error:.1e} (tolerance {t.tolerance:.0e}); matches the optimum: "
-                f"{'yes' if t.matches_optimum else 'no'}")
+                f"{'yes' if t.matches_optimum else 'no'}"
+            )
         if t.note:
             say(f"  {t.note}")
         say(f"  cross-check: {verdict(r.holds) if r.holds is not None else 'not applicable'}")

@@ -58,9 +58,11 @@ _FLAGS = {"P_g": "--p-g", "P_m": "--p-m"}
 
 #: Allowed closed range of every numeric field. Outside these the arithmetic breaks down
 #: (``P^2``, ``2/kappa`` or ``|w|^(2/kappa)`` overflow or lose every digit, a trace of more than
-#: 10^6 steps is too large to keep and write) or the question stops making sense. Within
-#: them every run either finishes or stops with a clean "diverged: lower --lr" error; the
-#: corner cases are tested in tests/sim/test_model.py and tests/cli/test_sim_cli.py.
+#: 10^6 steps is too large to keep and write), or Theorem D.4's cross-check cannot follow
+#: (:mod:`grokcheck.theory.ranges`: at most 1000 labels, alpha 0 or at least
+#: :data:`ALPHA_MIN`, and a joint limit checked by :func:`grokcheck.sim.run.panel_configs`).
+#: Within them every run either finishes or stops with a clean "diverged: lower --lr" error;
+#: the corner cases are tested in tests/sim/test_run.py and tests/cli/test_sim_cli.py.
 RANGES: dict[str, tuple[float, float]] = {
     "P_g": (1e-3, 1e3),
     "P_m": (1e-3, 1e3),
@@ -70,10 +72,12 @@ RANGES: dict[str, tuple[float, float]] = {
     "w_g2": (-100.0, 100.0),
     "w_m1": (-100.0, 100.0),
     "w_m2": (-100.0, 100.0),
-    "n_labels": (2, 10**9),
+    "n_labels": (2, 1000),
     "lr": (1e-6, 10.0),
     "steps": (1, 1_000_000),
 }
+#: smallest alpha > 0 (below it Theorem D.4's optimum is out of float64's reach)
+ALPHA_MIN = 1e-8
 
 
 #: allowed closed range of every numeric field of :class:`grokcheck.sim.run.Settings` (as
@@ -95,6 +99,8 @@ def flag(name: str) -> str:
 def range_text(name: str, ranges: dict[str, tuple[float, float]] | None = None) -> str:
     """``"[lo, hi]"`` for a field, as the help and the error messages show it."""
     lo, hi = (ranges or RANGES)[name]
+    if ranges is None and name == "alpha":
+        return f"0 or [{_num(ALPHA_MIN)}, {_num(hi)}]"
     return f"[{_num(lo)}, {_num(hi)}]"
 
 
@@ -113,6 +119,8 @@ def check_range(
     """
     lo, hi = (ranges or RANGES)[name]
     what = f"must be {'an integer' if integer else 'a number'} in {range_text(name, ranges)}"
+    if ranges is None and name == "alpha":
+        what = f"must be 0 or a number in [{_num(ALPHA_MIN)}, {_num(hi)}]"
     if integer:
         ok = isinstance(value, int) and not isinstance(value, bool)
         x = value if ok else None
@@ -121,8 +129,13 @@ def check_range(
             x = None if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, OverflowError):
             x = None
+    if ranges is None and name == "alpha" and x is not None and 0 < x < ALPHA_MIN:
+        x = None
     if x is None or not (lo <= x <= hi):  # NaN fails both comparisons
-        raise InputError(name, f"{what}, got {value!r}", flag=flag(name))
+        shown = repr(value)
+        if len(shown) > 30:  # 10**400 would fill the terminal
+            shown = f"an integer of {len(shown)} digits" if isinstance(value, int) else shown[:30] + "..."
+        raise InputError(name, f"{what}, got {shown}", flag=flag(name))
     return x
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from grokcheck.errors import InputError
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
-from grokcheck.sim.crosscheck import AGREE_TOL, CrossCheck, cross_check
+from grokcheck.sim.crosscheck import AGREE_TOL, Q_WEIGHT_DECAY, CrossCheck, cross_check
 from grokcheck.sim.dynamics import (
     CONVERGE_TOL,
     MAX_STEPS,
@@ -120,10 +120,38 @@ def panel_configs(
         raise InputError("overrides", f"unknown parameter(s) {unknown}; known: {list(config_fields())}")
     panels = ("2a", "2b", "2c") if figure == "2" else (figure,)
     configs = {p: dataclasses.replace(PRESETS[p], **overrides) for p in panels}
-    if settings is not None:
-        for cfg in configs.values():
+    for cfg in configs.values():
+        _check_theorem_inputs(cfg)
+        if settings is not None:
             _check_cap(cfg, settings)
     return configs
+
+
+def _check_theorem_inputs(cfg: SimConfig) -> None:
+    """Theorem D.4's joint input limit (its weight bound must stay within float64's reach),
+    checked here so that a run never stops at the cross-check after all its work."""
+    if cfg.alpha == 0:
+        return  # the theorem does not apply, nothing is computed
+    from types import SimpleNamespace
+
+    from grokcheck.theory import ranges
+    from grokcheck.theory.d4 import D4Config, log10_weight_bound
+
+    d4 = dict(kappa=cfg.kappa, q=Q_WEIGHT_DECAY, alpha=2.0 * cfg.wd_coef, n_labels=cfg.n_labels)
+    try:
+        D4Config(norms=(cfg.P_g, cfg.P_m), **d4)
+    except InputError:
+        lo, hi = ranges.LOG10_WEIGHT_BOUND
+        bounds = {name: log10_weight_bound(P, SimpleNamespace(**d4))
+                  for name, P in (("P_g", cfg.P_g), ("P_m", cfg.P_m))}
+        name, worst = max(bounds.items(), key=lambda kv: abs(kv[1] - (lo + hi) / 2))
+        raise InputError(
+            "kappa",
+            f"with --alpha {cfg.alpha:g}, --p-g {cfg.P_g:g}, --p-m {cfg.P_m:g} and --n-labels "
+            f"{cfg.n_labels}, Theorem D.4's weight bound (ln n / (alpha P^2))^(kappa/2) for {name} "
+            f"is 1e{worst:.0f}, outside [1e{lo:g}, 1e{hi:g}] where the cross-check can be computed "
+            "in float64; move --kappa, --alpha or the norms towards 1",
+        ) from None
 
 
 def _check_cap(cfg: SimConfig, settings: Settings) -> None:

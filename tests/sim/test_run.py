@@ -25,7 +25,9 @@ def test_panel_configs_apply_overrides_to_every_panel():
     "figure, overrides, settings, flag",
     [("3", {}, None, "--fig"), ("2a", {"kapa": 1.0}, None, "--overrides"),
      ("2a", {"kappa": 0.0}, None, "--kappa"),
-     ("2a", {"steps": 5000}, Settings(max_steps=100), "--max-steps")],
+     ("2a", {"steps": 5000}, Settings(max_steps=100), "--max-steps"),
+     ("2a", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa"),
+     ("2", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa")],
 )
 def test_bad_input(figure, overrides, settings, flag):
     with pytest.raises(InputError) as e:
