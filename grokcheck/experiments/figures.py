@@ -18,6 +18,15 @@ from grokcheck.experiments.spec import RunRecord
 from grokcheck.records import save_figure
 
 
+def _log(ax, *, x: bool = True, y: bool = False) -> None:
+    # log axes need positive data: an empty panel stays linear instead of raising
+    lim = ax.dataLim
+    if x and np.isfinite(lim.x1) and lim.x1 > 0:
+        ax.set_xscale("log")
+    if y and np.isfinite(lim.y1) and lim.y1 > 0:
+        ax.set_yscale("log")
+
+
 def _plt():
     import matplotlib
 
@@ -45,7 +54,7 @@ def _acc_vs_size(ax: Any, recs: Sequence[RunRecord], title: str) -> None:
             color=c,
             label=f"wd {wd:g}",
         )
-    ax.set_xscale("log")
+    _log(ax)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("reduced dataset size D'")
     ax.set_ylabel("test accuracy at convergence")
@@ -85,7 +94,7 @@ def _curves(ax: Any, recs: Sequence[RunRecord], value: Callable[[RunRecord], flo
     for r, v in zip(recs, vals, strict=False):
         pts = [c for c in r.curve if c.step > 0]
         ax.plot([c.step for c in pts], [c.test_acc for c in pts], color=cmap(norm(v)), lw=0.8, alpha=0.8)
-    ax.set_xscale("log")
+    _log(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("test accuracy")
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
@@ -115,7 +124,7 @@ def figure_6(record: RunRecord) -> Any:
     s = [c.step for c in pts]
     a1.plot(s, [c.train_loss for c in pts], label="train")
     a1.plot(s, [c.test_loss for c in pts], label="test")
-    a1.set_yscale("log")
+    _log(a1, x=False, y=True)
     a1.set_ylabel("loss")
     a1.legend(fontsize=7)
     a2.plot(s, [c.train_acc for c in pts], label="train")
@@ -124,7 +133,7 @@ def figure_6(record: RunRecord) -> Any:
     a3.plot(s, [c.param_norm for c in pts])
     a3.set_ylabel("parameter norm")
     a3.set_xlabel("step")
-    a3.set_xscale("log")
+    _log(a3)
     a1.set_title(f"D = {record.spec.train_size}, seed {record.spec.seed} (Figure 6)")
     return fig
 
@@ -142,12 +151,11 @@ def figure_10(
         xs = np.geomspace(d.min(), d.max(), 50)
         a1.plot(xs, np.abs(predicted(xs)), color="k", lw=1, label="predicted")
         a1.legend(fontsize=7)
-    a1.set_xscale("log")
-    a1.set_yscale("log")
+    _log(a1, y=True)
     a1.set_xlabel("D'")
     a1.set_ylabel("|o_t / o_m|")
     a2.scatter(d, [r.test_acc for r in recs], s=8)
-    a2.set_xscale("log")
+    _log(a2)
     a2.set_xlabel("D'")
     a2.set_ylabel("test accuracy")
     fig.suptitle("Figure 10")

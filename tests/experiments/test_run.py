@@ -1,0 +1,73 @@
+"""run_experiment: a stopped sweep resumes where it stopped and ends equal to an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from grokcheck.errors import InputError, RunError
+from grokcheck.experiments.grid import GridOverrides
+from grokcheck.experiments.run import ExperimentConfig, plan, run_experiment
+from tests.experiments.fakes import fake_runner
+
+O = GridOverrides(p=23, sizes=(60, 120, 240), weight_decays=(0.5, 1.0), seeds=(0, 1), max_steps=2000)
+
+
+def _rows(result):
+    return [{k: v for k, v in r.row().items() if k != "wall_s"} for r in result.records]
+
+
+def test_stopped_sweep_resumes_and_matches(tmp_path):
+    ref = run_experiment(
+        ExperimentConfig("ungrok", grid=O, out=tmp_path / "ref", max_chunk=2, figures=False),
+        runner=fake_runner,
+    )
+    assert ref.complete and ref.n_total == 12 and ref.n_skipped == 0
+    cfg = ExperimentConfig("ungrok", grid=O, out=tmp_path / "x", max_chunk=2, figures=False)
+    chunks_done = []
+    part = run_experiment(
+        cfg, runner=fake_runner, progress=chunks_done.append, stop=lambda: len(chunks_done) >= 2
+    )
+    assert not part.complete and len(part.records) == 4
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert summary["complete"] is False and summary["n_finished"] == 4
+    seen = []
+    full = run_experiment(cfg, runner=lambda s, **kw: seen.extend(s) or fake_runner(s))
+    assert full.complete and full.n_skipped == 4 and len(seen) == 8
+    assert _rows(full) == _rows(ref)
+    assert [v.status for v in full.verdicts] == [v.status for v in ref.verdicts]
+
+
+def test_plan_rejects_bad_config(tmp_path):
+    with pytest.raises(InputError):
+        plan(ExperimentConfig("ungrok", executor="slurm"))
+    with pytest.raises(InputError):
+        plan(ExperimentConfig("ungrok", scheduler="tcp://x:1"))
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(InputError):
+        plan(ExperimentConfig("ungrok", out=f))
+
+
+def test_dask_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    cfg = ExperimentConfig("ungrok", grid=O, out=tmp_path / "d", executor="dask", figures=False)
+    with pytest.raises(RunError, match="dask extra"):
+        run_experiment(cfg, runner=fake_runner)
+
+
+def test_dask_run_experiment_equals_local(tmp_path):
+    pytest.importorskip("distributed")
+    small = GridOverrides(p=23, sizes=(60, 120), weight_decays=(1.0,), seeds=(0, 1), max_steps=2000)
+    a = run_experiment(
+        ExperimentConfig("ungrok", grid=small, out=tmp_path / "a", figures=False), runner=fake_runner
+    )
+    b = run_experiment(
+        ExperimentConfig(
+            "ungrok", grid=small, out=tmp_path / "b", executor="dask", max_chunk=1, figures=False
+        ),
+        runner=fake_runner,
+    )
+    assert _rows(a) == _rows(b)
