@@ -318,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"index": k, "line": s.line, "op": s.op, "desc": s.desc, "verdict": verdict})
             mark = "killed" if dead else "SURVIVED"
             print(
-                f"[{n + 1}/{len(chosen)}] #{k:4d} line {s.line:4d} {s.desc:28s} {mark} ({verdict}, {secs:.1f}s)",
+                f"[{n + 1}/{len(chosen)}] #{k:4d} line {s.line:4d} {s.desc:28s} "
+                f"{mark} ({verdict}, {secs:.1f}s)",
                 flush=True,
             )
         dest.write_text(source)

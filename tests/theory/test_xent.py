@@ -100,3 +100,16 @@ def test_gradient_closed_form_one_hot():
     H = xent.xent_hess(np.array([1.0, 0.5]), O, labels)
     h = 4 * math.exp(-S) / (1 + 4 * math.exp(-S)) ** 2  # d/dS of the slope
     np.testing.assert_allclose(H, np.full((2, 2), h), rtol=1e-12)
+
+
+def test_gradient_at_huge_logits_is_finite():
+    """Logits ~1e3 overflow exp unless the softmax is shifted; the gradient then is -(1 - p) ~ 0.
+
+    One example, labels (0, 1), logits (1000 w, 999 w): dL/dw = -p_1 * 1 = -1/(1 + e^w).
+    """
+    O = np.array([[[1000.0, 999.0]]])
+    for w in (1.0, 3.0):
+        g = xent.xent_grad(np.array([w]), O, np.array([0]))
+        assert g[0] == pytest.approx(-1 / (1 + math.exp(w)), rel=1e-12)
+        h = xent.xent_hess(np.array([w]), O, np.array([0]))
+        assert h[0, 0] == pytest.approx(math.exp(w) / (1 + math.exp(w)) ** 2, rel=1e-10)
