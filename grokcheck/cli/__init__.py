@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from grokcheck import __version__
 from grokcheck.cli import sim, theorem, train, verify
 from grokcheck.cli import experiment as experiment_cli
+from grokcheck.cli import circuits as circuits_cli
 from grokcheck.errors import GrokcheckError
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ app.command("verify")(verify.verify)
 app.command("sim")(sim.sim)
 app.command("train")(train.train)
 app.add_typer(experiment_cli.app, name="experiment")
+app.command("circuits")(circuits_cli.circuits)
 
 # Each pillar adds its command here (one import above, one line below).
 

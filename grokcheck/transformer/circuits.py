@@ -367,3 +367,72 @@ def measure_state(
         logits, ds.p, train_mask=split_mask(split).to(logits.device), train_labels=labels,
         param_norm=norm, centre=centre, threshold=threshold,
     )  # fmt: skip
+
+
+def run_split(config: Mapping) -> tuple:
+    """The train split and train labels of a saved run, from its config fields.
+
+    A ``grokcheck train`` run: ``train_size`` (or ``round(train_frac * N)``, default fraction
+    0.3) drawn with ``data_seed`` (default ``seed``); with ``random_labels``, the labels it was
+    trained on are :func:`tasks.random_labels` drawn from that seed. An ungrokking run
+    (``reduced_size``): its reduced subset, drawn with ``subset_seed`` (default ``seed``).
+
+    Returns:
+        ``(split, train_labels)``.
+
+    Raises:
+        InputError: the run is not of modular addition. RunError: a config without the fields.
+    """
+    from grokcheck.errors import RunError
+    from grokcheck.transformer import tasks
+    from grokcheck.transformer.train import DEFAULT_TRAIN_FRAC
+
+    try:
+        task, p, seed = config["task"], config["p"], config["seed"]
+        check_task(task)
+        ds = tasks.make_dataset(task, p)
+        if config.get("reduced_size") is not None:
+            size = config["reduced_size"]
+            split_seed = seed if config.get("subset_seed") is None else config["subset_seed"]
+        else:
+            size = config.get("train_size")
+            if size is None:
+                frac = config.get("train_frac")
+                size = round((DEFAULT_TRAIN_FRAC if frac is None else frac) * len(ds))
+            split_seed = seed if config.get("data_seed") is None else config["data_seed"]
+        sp = tasks.split(ds, train_size=size, seed=split_seed)
+    except KeyError as e:
+        raise RunError(f"the run's config has no {e.args[0]!r} field") from None
+    labels = sp.train_labels
+    if config.get("random_labels"):
+        if not hasattr(tasks, "random_labels"):
+            raise RunError("this run trained on random labels, which this grokcheck cannot reproduce")
+        labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, split_seed)
+    return sp, labels
+
+
+def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu") -> CircuitMetrics:
+    """Appendix B for the network saved in a run folder (``grokcheck train --out DIR``).
+
+    Args:
+        run_dir: the run folder; its checkpoint is ``run_dir/checkpoint.pt`` unless ``checkpoint``
+            names another file. The split is rebuilt from the checkpoint's own config.
+
+    Raises:
+        RunError: a missing or corrupt checkpoint. InputError: a run of another task.
+    """
+    from pathlib import Path
+
+    from grokcheck.errors import RunError
+    from grokcheck.transformer.checkpoint import load_checkpoint
+
+    path = Path(checkpoint) if checkpoint is not None else Path(run_dir) / "checkpoint.pt"
+    ckpt = load_checkpoint(path, kind=("train", "ungrok"))
+    if not isinstance(ckpt["config"], Mapping) or not isinstance(ckpt["model"], Mapping):
+        raise RunError(f"checkpoint {path} has no config or model state")
+    sp, labels = run_split(ckpt["config"])
+    try:
+        return measure_state(ckpt["model"], sp, train_labels=labels, device=device)
+    except (KeyError, RuntimeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise RunError(f"checkpoint {path} does not hold a reference-model state ({reason})") from None

@@ -1,0 +1,47 @@
+"""``grokcheck circuits``: Appendix B's C_trig / C_mem measurements of a saved addition run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from grokcheck.cli.common import DeviceOpt, Device, JsonOpt, console, emit_json, fmt
+
+
+def circuits(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'grokcheck train --out DIR'.")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="Checkpoint file to measure [default: RUN_DIR/checkpoint.pt]."),
+    ] = None,
+    device: DeviceOpt = Device.auto,
+    json_out: JsonOpt = False,
+) -> None:
+    """Split a modular-addition network's logits into trigonometric and memorising parts."""
+    from grokcheck.transformer.circuits import measure_run
+    from grokcheck.transformer.runtime import resolve_device
+
+    m = measure_run(run_dir, checkpoint=checkpoint, device=resolve_device(device.value))
+    if json_out:
+        emit_json(m)
+        return
+    out = console()
+    keys = ", ".join(f"{k} ({share:.0%})" for k, share in m.key_frequencies) or "-"
+    rows = [
+        ("parameter norm", fmt(m.param_norm, 5)),
+        ("trig fraction ||Z_T||^2/||Z||^2", fmt(m.trig_fraction, 4)),
+        ("C_gen-only (> 0.95)", "yes" if m.gen_only else "no"),
+        ("key frequencies k", keys),
+    ]
+    out.print(f"grokcheck circuits: add mod {m.p}, {m.n_train} train / {m.n_test} test inputs")
+    for name, value in rows:
+        out.print(f"  {name:<32} {value}", soft_wrap=True)
+    out.print(f"  {'mean correct logit':<32} {'train':>10} {'test':>10}")
+    for name, tr, te in (
+        ("C_trig (o_t)", m.o_t_train, m.o_t_test),
+        ("C_mem (o_m)", m.o_m_train, m.o_m_test),
+        ("network (centred)", m.correct_logit_train, m.correct_logit_test),
+    ):
+        out.print(f"  {name:<32} {fmt(tr, 5):>10} {fmt(te, 5):>10}")

@@ -1,0 +1,114 @@
+"""``grokcheck circuits``: a real run folder, JSON and table output, and bad runs as exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+FIELDS = {
+    "task", "p", "param_norm", "trig_fraction", "o_t_train", "o_m_train", "o_t_test", "o_m_test",
+    "correct_logit_train", "key_frequencies", "gen_only",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)  # --threads 1 sets it process-wide
+
+
+def one_line_error(err: str) -> bool:
+    lines = [line for line in err.splitlines() if line.strip()]
+    return len(lines) == 1 and "Traceback" not in err and lines[0].startswith("grokcheck")
+
+
+def handmade_run(folder: Path, *, task: str = "add", p: int = 23, **config) -> Path:
+    """A run folder as ``grokcheck train --out`` leaves it, written without the training loop: an
+    untrained reference model's state and the config fields the split is rebuilt from."""
+    from grokcheck.transformer import tasks
+    from grokcheck.transformer.checkpoint import save_checkpoint
+    from grokcheck.transformer.model import ModelConfig, make_model
+
+    ds = tasks.make_dataset(task, p)
+    model = make_model(ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=32, d_mlp=64), seed=3)
+    cfg = {"task": task, "p": p, "train_frac": 0.5, "train_size": None, "seed": 0, "data_seed": None, **config}
+    (folder).mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    save_checkpoint(folder / "checkpoint.pt", {"config": cfg, "model": model.state_dict(), "step": 0}, kind="train")
+    return folder
+
+
+def test_json_matches_library_on_the_runs_split(cli, tmp_path: Path) -> None:
+    from grokcheck.transformer import circuits, tasks
+    from grokcheck.transformer.checkpoint import load_checkpoint
+
+    run = handmade_run(tmp_path / "run", data_seed=4)
+    r = cli("circuits", str(run), "--json", "--device", "cpu")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert FIELDS <= set(data) and data["task"] == "add" and data["p"] == 23
+    sp = tasks.split(tasks.make_dataset("add", 23), train_frac=0.5, seed=4)  # data_seed, not seed
+    want = circuits.measure_state(load_checkpoint(run / "checkpoint.pt", kind="train")["model"], sp)
+    assert data["n_train"] == len(sp.train_idx) == 264
+    assert data["o_m_train"] == pytest.approx(want.o_m_train) and data["trig_fraction"] == pytest.approx(
+        want.trig_fraction
+    )
+    other = circuits.measure_state(load_checkpoint(run / "checkpoint.pt", kind="train")["model"], tasks.split(
+        tasks.make_dataset("add", 23), train_frac=0.5, seed=0))  # fmt: skip
+    assert data["o_m_train"] != pytest.approx(other.o_m_train)  # the wrong split is told apart
+
+
+def test_human_table_and_checkpoint_option(cli, tmp_path: Path) -> None:
+    run = handmade_run(tmp_path / "run")
+    moved = tmp_path / "elsewhere.pt"
+    (run / "checkpoint.pt").rename(moved)
+    r = cli("circuits", str(run), "--checkpoint", str(moved), "--device", "cpu")
+    assert r.code == 0, r.err
+    assert "add mod 23" in r.out and "C_trig (o_t)" in r.out and "C_gen-only" in r.out
+
+
+def test_other_task_is_a_usage_error(cli, tmp_path: Path) -> None:
+    run = handmade_run(tmp_path / "mul", task="mul")
+    r = cli("circuits", str(run))
+    assert r.code == 2 and one_line_error(r.err) and "modular addition only" in r.err
+
+
+def test_missing_and_corrupt_checkpoints_exit_1(cli, tmp_path: Path) -> None:
+    r = cli("circuits", str(tmp_path / "nothing"))
+    assert r.code == 1 and one_line_error(r.err) and "not found" in r.err
+    run = handmade_run(tmp_path / "run")
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    r = cli("circuits", str(run))
+    assert r.code == 1 and one_line_error(r.err) and "corrupt" in r.err
+
+
+def test_random_label_runs_use_their_labels(cli, tmp_path: Path) -> None:
+    from grokcheck.transformer import tasks
+
+    if not hasattr(tasks, "random_labels"):
+        pytest.skip("tasks.random_labels is not there yet")
+    a = json.loads(cli("circuits", str(handmade_run(tmp_path / "a")), "--json").out)
+    b = json.loads(cli("circuits", str(handmade_run(tmp_path / "b", random_labels=True)), "--json").out)
+    assert a["o_t_test"] == pytest.approx(b["o_t_test"])  # test inputs: true labels in both
+    assert a["correct_logit_train"] != pytest.approx(b["correct_logit_train"])
+
+
+def test_a_real_grokcheck_train_run(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ("--task", "add", "--p", "23", "--train-frac", "0.5", "--steps", "50", "--threads", "1")
+    r = cli("train", *args, "--out", str(out))
+    assert r.code == 0, r.err
+    r = cli("circuits", str(out), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    from grokcheck.transformer.checkpoint import load_checkpoint
+
+    state = load_checkpoint(out / "checkpoint.pt", kind="train")["model"]
+    norm = sum(float(v.double().pow(2).sum()) for v in state.values()) ** 0.5
+    assert data["param_norm"] == pytest.approx(norm, rel=1e-9)
+    assert data["n_train"] == 264 and data["n_test"] == 265
+    assert data["o_t_train"] + data["o_m_train"] == pytest.approx(data["correct_logit_train"])
