@@ -40,6 +40,8 @@ class Sweep:
     weight_decays: tuple[float, ...]
     seeds: tuple[int, ...]
     max_steps: int
+    eval_every: int = 100
+    pretrain_max_steps: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class GridOverrides:
     seeds: tuple[int, ...] | None = None
     max_steps: int | None = None
     tasks: tuple[str, ...] | None = None
+    eval_every: int | None = None
+    pretrain_max_steps: int | None = None
 
 
 def geometric(lo: float, hi: float, n: int) -> tuple[int, ...]:
@@ -132,6 +136,10 @@ def sweeps(name: str, scale: str = "quick", overrides: GridOverrides | None = No
             seeds=sw.seeds if o.seeds is None else tuple(o.seeds),
             max_steps=sw.max_steps if o.max_steps is None else o.max_steps,
             tasks=sw.tasks if o.tasks is None else tuple(o.tasks),
+            eval_every=sw.eval_every if o.eval_every is None else o.eval_every,
+            pretrain_max_steps=sw.pretrain_max_steps
+            if o.pretrain_max_steps is None
+            else o.pretrain_max_steps,
         )
         _check(sw)
         out.append(sw)
@@ -148,8 +156,9 @@ def _check(sw: Sweep) -> None:
             raise InputError(name, f"has repeated values: {', '.join(map(str, values))}")
     if not sw.tasks:
         raise InputError("tasks", "needs at least one task")
-    if sw.max_steps < 1:
-        raise InputError("max_steps", f"must be a positive integer, got {sw.max_steps}")
+    for name in ("max_steps", "eval_every", "pretrain_max_steps"):
+        if getattr(sw, name) < 1:
+            raise InputError(name, f"must be a positive integer, got {getattr(sw, name)}")
     if any(s < 0 for s in sw.seeds):
         raise InputError("seeds", "must be non-negative integers")
     if any(not (math.isfinite(w) and w >= 0) for w in sw.weight_decays):
@@ -187,6 +196,8 @@ def experiment_specs(
                                 weight_decay=float(wd),
                                 seed=int(seed),
                                 max_steps=int(sw.max_steps),
+                                eval_every=int(sw.eval_every),
+                                pretrain_max_steps=int(sw.pretrain_max_steps),
                             )
                         )
     return tuple(specs)
