@@ -1,0 +1,141 @@
+"""Theorem D.1's checker pinned to hand-computed figures, and each of its criteria able to fail."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from grokcheck.theory import d1
+
+
+def test_loss_and_derivative_by_hand():
+    """One example, logits (2, 0), label 0: L(c) = log(1 + e^-2c), dL/dc = -2 / (1 + e^2c)."""
+    logits, labels = np.array([[2.0, 0.0]]), np.array([0])
+    for c in (0.5, 1.0, 3.0):
+        assert d1.loss_of(logits, labels, c) == pytest.approx(math.log1p(math.exp(-2 * c)), rel=1e-13)
+        assert d1.dloss_dscale(logits, labels, c) == pytest.approx(-2 / (1 + math.exp(2 * c)), rel=1e-12)
+    # two examples, one of them wrong: the mean of -2/(1+e^2c) and +1 * p_wrong(1) ...
+    logits2, labels2 = np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 0])
+    want = 0.5 * (-2 / (1 + math.exp(2.0)) + 1 / (1 + math.exp(-1.0)))
+    assert d1.dloss_dscale(logits2, labels2) == pytest.approx(want, rel=1e-12)
+
+
+def test_random_perfect_classifier_margins():
+    rng = np.random.default_rng(5)
+    logits, labels = d1.random_perfect_classifier(rng, 50, 6, margins=(0.5, 0.6))
+    rows = np.arange(50)
+    others = logits.copy()
+    others[rows, labels] = -np.inf
+    gap = logits[rows, labels] - others.max(axis=1)
+    assert logits.shape == (50, 6) and labels.min() >= 0 and labels.max() < 6
+    assert np.all(gap >= 0.5) and np.all(gap <= 0.6)
+    assert len(set(labels.tolist())) > 1  # labels are random, not all one class
+
+
+def test_exact_derivative_is_the_hand_one():
+    """For one wrong label sympy's d/dc log(1 + e^(-c m)) must be -m / (e^(c m) + 1)."""
+    e = d1.exact_check(max_wrong=2)
+    assert e.wrong_labels == (1, 2)
+    c, m1 = sp.symbols("c m1", positive=True)
+    got = sp.sympify(e.derivative, locals={"c": c, "m1": m1})
+    assert sp.simplify(got - (-m1 / (sp.exp(c * m1) + 1))) == 0
+
+
+def test_exact_default_covers_four_wrong_labels():
+    assert d1.exact_check().wrong_labels == (1, 2, 3, 4)
+
+
+def test_numeric_figures():
+    r = d1.numeric_check(n_classifiers=7, n_examples=9, n_labels=4)
+    assert (r.n_classifiers, r.n_examples, r.n_labels) == (7, 9, 4)
+    assert min(r.scales) > 1 and max(r.scales) == 100.0  # c in (1, 100], the docstring's claim
+    assert 0 < r.max_loss_ratio < 1 and r.max_derivative < 0 and r.max_fd_rel_error < 1e-6
+    assert r.holds
+
+
+def test_fd_criterion_can_fail(monkeypatch):
+    """A closed-form derivative 1% off must be caught by the finite-difference comparison alone."""
+    true = d1.dloss_dscale
+    monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: 1.01 * true(lg, lb, scale))
+    r = d1.numeric_check(n_classifiers=5)
+    assert r.max_loss_ratio < 1 and r.max_derivative < 0  # the other criteria still pass
+    assert r.max_fd_rel_error == pytest.approx(0.01 / 1.01, rel=1e-3)
+    assert not r.holds
+
+
+def test_derivative_criterion_can_fail(monkeypatch):
+    monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: 0.0)
+    assert not d1.numeric_check(n_classifiers=3).holds
+
+
+def test_loss_ratio_criterion_can_fail(monkeypatch):
+    """Margins of ~0 make L(ch)/L(h) -> 1 from below; a loss that rises with c must fail."""
+    true = d1.loss_of
+    monkeypatch.setattr(d1, "loss_of", lambda lg, lb, scale=1.0: true(lg, lb, 1.0) * scale**1e-3)
+    monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: -1.0)
+    r = d1.numeric_check(n_classifiers=2)
+    assert r.max_loss_ratio == pytest.approx(100.0**1e-3, rel=1e-12) and not r.holds
+
+
+def test_violation_figures():
+    v = d1.find_violation(seed=0)
+    assert v.found and v.scale == 2.0 and 0 <= v.accuracy < 1
+    # recompute the reported losses independently
+    assert v.scaled_loss > v.loss > 0
+    none = d1.find_violation(n_tries=0)
+    assert not none.found and math.isnan(none.loss) and math.isnan(none.accuracy)
+
+
+def test_violation_skips_perfect_classifiers():
+    """With one label every classifier is perfect: no violation can be found."""
+    v = d1.find_violation(n_tries=50, n_labels=1)
+    assert not v.found
+
+
+def test_violation_requires_a_rise(monkeypatch):
+    """If scaling never raised the loss, the search must come back empty."""
+    monkeypatch.setattr(d1, "loss_of", lambda lg, lb, scale=1.0: 1.0 / scale)
+    assert not d1.find_violation(n_tries=30).found
+
+
+@pytest.mark.parametrize("broken", ["numeric", "violation", "exact_neg", "exact_undecided"])
+def test_check_d1_needs_every_part(monkeypatch, broken):
+    from dataclasses import replace
+
+    num = d1.numeric_check(n_classifiers=3)
+    ex = d1.D1Exact((1,), True, True, "x")
+    vio = d1.D1Violation(True, 0.5, 2.0, 1.0, 2.0)
+    if broken == "numeric":
+        num = replace(num, holds=False)
+    elif broken == "violation":
+        vio = replace(vio, found=False)
+    elif broken == "exact_neg":
+        ex = replace(ex, negative_when_margins_positive=False)
+    else:
+        ex = replace(ex, undecided_when_margins_real=False)
+    monkeypatch.setattr(d1, "exact_check", lambda: ex)
+    monkeypatch.setattr(d1, "numeric_check", lambda **k: num)
+    monkeypatch.setattr(d1, "find_violation", lambda **k: vio)
+    assert not d1.check_d1(n_classifiers=3).holds
+
+
+def test_check_d1_passes_its_arguments(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(
+        d1,
+        "numeric_check",
+        lambda **k: (
+            seen.setdefault("num", k) and d1.D1Numeric(k["n_classifiers"], 1, 2, (2.0,), 0.5, -1.0, 0.0, True)
+        ),
+    )
+    monkeypatch.setattr(
+        d1,
+        "find_violation",
+        lambda **k: seen.setdefault("vio", k) and d1.D1Violation(True, 0.5, 2.0, 1.0, 2.0),
+    )
+    r = d1.check_d1(n_classifiers=11, seed=4)
+    assert seen["num"] == {"n_classifiers": 11, "seed": 4} and seen["vio"] == {"seed": 4}
+    assert r.holds and r.theorem == "D.1"
