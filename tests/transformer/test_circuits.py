@@ -247,3 +247,40 @@ def test_trained_tiny_network() -> None:
     assert train_acc == 1.0 and got.correct_logit_train > 0
     assert got.correct_logit_train > got.correct_logit_test  # it fits train better than test
     assert 0.0 < got.trig_fraction < 1.0 and not got.gen_only and got.n_train == len(sp.train_idx)
+
+
+# --- circuit_plots: Figure 9 and Figure 3 helpers -------------------------------------------
+
+
+def test_isologit_curves_bucket_geometrically() -> None:
+    from grokcheck.transformer.circuit_plots import isologit_curves
+
+    D = [100, 100, 200, 200, 400, 400]
+    logit = [1.0, 1.0, 2.0, 8.0, 8.0, -1.0]  # the non-positive logit is dropped
+    norm = [10.0, 12.0, 20.0, 30.0, 40.0, 99.0]
+    curves = isologit_curves(D, logit, norm, n_buckets=3)  # edges 1, 2, 4, 8
+    assert [(c.lo, c.hi) for c in curves] == [(1.0, 2.0), (2.0, 4.0), (4.0, 8.0)]
+    assert curves[0].sizes == (100.0,) and curves[0].mean_norms == (11.0,)
+    assert curves[1].sizes == (200.0,) and curves[1].mean_norms == (20.0,)
+    assert curves[2].sizes == (200.0, 400.0) and curves[2].mean_norms == (30.0, 40.0)  # top edge closed
+
+
+def test_plots_write_pngs(tmp_path) -> None:
+    from grokcheck.transformer.circuit_plots import plot_circuit_curves, plot_efficiency
+
+    rows = [
+        {"step": s, "train_loss": 1 / (s + 1), "test_loss": 2.0, "o_t_train": s / 10, "o_m_train": 5.0,
+         "param_norm": 40 - s / 100}
+        for s in range(0, 1000, 100)
+    ]  # fmt: skip
+    rows.append({"step": 1000, "train_loss": 0.0, "test_loss": None})  # gaps and zeros are fine
+    plot_circuit_curves(rows, tmp_path / "fig9.png", title="t")
+    rng = np.random.default_rng(0)
+    D = rng.choice([500, 1000, 2000, 4000], 40)
+    plot_efficiency(
+        {"C_mem": (D, rng.uniform(30, 90, 40), rng.uniform(25, 90, 40)),
+         "C_gen": (D, rng.uniform(30, 120, 40), rng.uniform(27, 33, 40))},
+        tmp_path / "fig3.png", title="t",
+    )  # fmt: skip
+    for name in ("fig9.png", "fig3.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

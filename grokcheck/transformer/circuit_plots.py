@@ -1,0 +1,127 @@
+"""Figure 9 (C_trig and C_mem logits and parameter norm during a run) and Figure 3 (efficiency).
+
+Figure 9: train and test loss on a log axis, and on a second axis the C_trig and C_mem correct
+logits (Appendix B's ``o_t``, ``o_m``) with the parameter norm, against steps (= epochs, full
+batch), for one run. Figure 3: for C_mem-only and C_gen-only runs at convergence, the correct
+logit against the parameter norm coloured by dataset size D (a, c), and "isologit curves":
+logits bucketed geometrically into six buckets, parameter norm against D per bucket (b, d).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grokcheck.records import save_figure
+
+#: Figure 3: "we geometrically bucket logit values into six buckets"
+N_BUCKETS = 6
+TRIG_COLOR, MEM_COLOR, NORM_COLOR = "tab:green", "tab:purple", "black"
+
+
+def plot_circuit_curves(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    title: str,
+    o_t_key: str = "o_t_train",
+    o_m_key: str = "o_m_train",
+    norm_key: str = "param_norm",
+) -> None:
+    """Figure 9 for one run from its evaluation rows (dicts with ``step``, ``train_loss``,
+    ``test_loss`` and the three keys named; rows without a value are skipped per curve)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.2))
+    ax = fig.subplots()
+    right = ax.twinx()
+    for key, color, label, axis in (
+        ("train_loss", "tab:blue", "Train loss", ax),
+        ("test_loss", "tab:red", "Test loss", ax),
+        (o_t_key, TRIG_COLOR, "C_trig logit", right),
+        (o_m_key, MEM_COLOR, "C_mem logit", right),
+        (norm_key, NORM_COLOR, "Parameter norm", right),
+    ):
+        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+        if key.endswith("loss"):
+            pts = [(s, max(v, 1e-12)) for s, v in pts]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            style = "--" if axis is right and key == norm_key else "-"
+            axis.plot(xs, ys, style, color=color, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("Epochs (= steps, full batch)")
+    ax.set_ylabel("Loss")
+    right.set_ylabel("Correct logit / parameter norm")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best", fontsize="small")
+    ax.set_title(title, fontsize="medium")
+    save_figure(fig, path)
+
+
+@dataclass(frozen=True)
+class IsologitCurve:
+    """One logit bucket ``[lo, hi)``: the mean parameter norm at each dataset size in it."""
+
+    lo: float
+    hi: float
+    sizes: tuple[float, ...]
+    mean_norms: tuple[float, ...]
+
+
+def isologit_curves(D, logit, norm, *, n_buckets: int = N_BUCKETS) -> list[IsologitCurve]:
+    """Bucket positive logits geometrically (``n_buckets`` equal ratios from min to max, the
+    top edge closed) and average the norm per dataset size within each bucket (Figure 3b/3d)."""
+    d, lg, nm = (np.asarray(v, dtype=float) for v in (D, logit, norm))
+    keep = lg > 0
+    d, lg, nm = d[keep], lg[keep], nm[keep]
+    if len(lg) == 0:
+        return []
+    edges = np.geomspace(lg.min(), lg.max(), n_buckets + 1) if lg.max() > lg.min() else np.array([lg.min()] * 2)
+    which = np.clip(np.searchsorted(edges, lg, side="right") - 1, 0, len(edges) - 2)
+    curves = []
+    for b in range(len(edges) - 1):
+        sel = which == b
+        if not sel.any():
+            continue
+        sizes = np.unique(d[sel])
+        means = [float(nm[sel & (d == s)].mean()) for s in sizes]
+        curves.append(IsologitCurve(float(edges[b]), float(edges[b + 1]), tuple(map(float, sizes)), tuple(means)))
+    return curves
+
+
+def plot_efficiency(
+    circuits: Mapping[str, tuple[Any, Any, Any]], path: str | Path, *, title: str, n_buckets: int = N_BUCKETS
+) -> None:
+    """Figure 3: one row per circuit (e.g. ``{"C_mem": (D, logit, norm), "C_gen": (...)}``),
+    each run a point: a scatter of correct logit against parameter norm coloured by D, and the
+    isologit curves (parameter norm against D per logit bucket). Log axes, as in the paper."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.6 * len(circuits)))
+    axes = np.atleast_2d(fig.subplots(len(circuits), 2, squeeze=False))
+    for (name, (D, logit, norm)), (ax_s, ax_i) in zip(circuits.items(), axes, strict=True):
+        d, lg, nm = (np.asarray(v, dtype=float) for v in (D, logit, norm))
+        sc = ax_s.scatter(nm, lg, c=d, cmap="viridis", norm=LogNorm(d.min(), d.max()), s=14)
+        fig.colorbar(sc, ax=ax_s, label="Dataset size")
+        ax_s.set_xscale("log")
+        ax_s.set_yscale("log")
+        ax_s.set_xlabel("Parameter norm")
+        ax_s.set_ylabel("Correct logit")
+        ax_s.set_title(f"{name}: scatter", fontsize="medium")
+        for c in isologit_curves(d, lg, nm, n_buckets=n_buckets):
+            ax_i.plot(c.sizes, c.mean_norms, "o-", markersize=3, label=f"logit {c.lo:.3g}-{c.hi:.3g}")
+        ax_i.set_xscale("log")
+        ax_i.set_yscale("log")
+        ax_i.set_xlabel("Dataset size")
+        ax_i.set_ylabel("Parameter norm")
+        ax_i.set_title(f"{name}: isologit curves", fontsize="medium")
+        ax_i.legend(fontsize="x-small")
+    fig.suptitle(title, fontsize="medium")
+    save_figure(fig, path)
