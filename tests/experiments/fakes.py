@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
+import uuid
 
 from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
 
@@ -91,5 +93,19 @@ def fake_runner(specs, *, device="cpu", cache_dir=None, stop=None):
 
 
 def slow_fake_runner(specs, *, device="cpu", cache_dir=None, stop=None):
+    """Sleeps a little; logs the keys it trained to $GROKCHECK_FAKE_LOG/<uuid>.txt when set."""
     time.sleep(0.4)
+    log = os.environ.get("GROKCHECK_FAKE_LOG")
+    if log:
+        with open(os.path.join(log, f"{uuid.uuid4().hex}.txt"), "w") as f:
+            f.write("\n".join(s.key() for s in specs))
     return [fake_record(s) for s in specs]
+
+
+def logged_keys(log_dir) -> list[str]:
+    """Every key :func:`slow_fake_runner` trained, once per time it trained it."""
+    out = []
+    for name in sorted(os.listdir(log_dir)):
+        with open(os.path.join(log_dir, name)) as f:
+            out += f.read().split()
+    return out

@@ -11,7 +11,7 @@ from grokcheck.errors import InputError, RunError
 from grokcheck.experiments import grid
 from grokcheck.experiments.executors import chunk_key, execute, run_chunk_task, run_local
 from grokcheck.experiments.store import ExperimentStore
-from tests.experiments.fakes import fake_record, fake_runner, slow_fake_runner
+from tests.experiments.fakes import fake_record, fake_runner, logged_keys, slow_fake_runner
 
 SMALL = grid.GridOverrides(p=23, sizes=(60, 120, 240), weight_decays=(0.5, 1.0), seeds=(0, 1), max_steps=2000)
 
@@ -63,8 +63,11 @@ def test_chunk_keys_differ_by_seed():
     assert a.seed != b.seed and chunk_key([a], "r") != chunk_key([b], "r")
 
 
-def test_dask_survives_a_killed_worker(tmp_path):
+def test_dask_survives_a_killed_worker(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("GROKCHECK_FAKE_LOG", str(log))  # before the workers start: they inherit it
     specs = _specs()
     ref = ExperimentStore(tmp_path / "ref")
     run_local(grid.chunks(specs, 2), ref, runner=fake_runner)
@@ -90,3 +93,7 @@ def test_dask_survives_a_killed_worker(tmp_path):
     assert killed
     assert _rows(store, specs) == _rows(ref, specs)
     assert store.pending(specs) == []
+    # every run trained; only the chunk in flight on the killed worker (2 runs) trained twice
+    trained = logged_keys(log)
+    assert set(trained) == {s.key() for s in specs}
+    assert len(trained) - len(specs) <= 2
