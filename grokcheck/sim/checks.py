@@ -223,17 +223,21 @@ def no_delay(trace: Trace, delay_2a: int | None, loss: str = "appendix_c") -> Ch
     )
 
 
-def caption_rows(traces: dict[str, Trace], loss: str = "appendix_c") -> list[Check]:
-    """Every Figure 2 caption row, from the three panels' traces, under one loss definition."""
+def caption_rows(
+    traces: dict[str, Trace], loss: str = "appendix_c", configs: dict[str, SimConfig] | None = None
+) -> list[Check]:
+    """Every Figure 2 caption row, from the three panels' traces (run with ``configs``, by
+    default Table 1's), under one loss definition."""
+    configs = configs or PRESETS
     a, b, c = traces["2a"], traces["2b"], traces["2c"]
     delay_2a = grokking_summary(a, threshold=THRESHOLD, loss=loss).delay
     return [
-        late_fall(a, PRESETS["2a"], loss),
+        late_fall(a, configs["2a"], loss),
         gen_onset(a),
         substitution(a),
         norm_falls(a),
         never_grows(b),
-        test_stays_high(b, PRESETS["2b"], loss),
+        test_stays_high(b, configs["2b"], loss),
         prioritised(c),
         similar_losses(c, loss),
         no_delay(c, delay_2a, loss),

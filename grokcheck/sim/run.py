@@ -30,6 +30,7 @@ from grokcheck.sim.dynamics import (
     simulate,
 )
 from grokcheck.sim.model import PRESETS, SETTINGS_RANGES, SimConfig, check_range, config_fields
+from grokcheck.verify import Check
 
 #: what ``--fig`` accepts: one panel, or "2" for all three
 FIGURES = ("2", "2a", "2b", "2c")
@@ -98,11 +99,17 @@ class PanelResult:
 
 @dataclass(frozen=True)
 class SimReport:
+    """``captions`` (``--fig 2`` only): Figure 2's caption claims, decided under Appendix C's
+    losses; ``captions_xent`` the same under the cross-entropy alone. They do not enter
+    ``holds``, which is the Theorem D.4 cross-check."""
+
     figure: str
     panels: tuple[PanelResult, ...]
     holds: bool | None  # every applicable panel's cross-check holds
     out: str | None
     files: tuple[str, ...]
+    captions: tuple[Check, ...] = ()
+    captions_xent: tuple[Check, ...] = ()
 
 
 def panel_configs(
@@ -261,12 +268,21 @@ def run_figure(
                 plot_panels(traces, [r.figure for r in results], out / f"fig{figure}.png")
                 files.append(f"fig{figure}.png")
         files = ["config.json", *files, "summary.json"]
+    captions: dict[str, tuple[Check, ...]] = {}
+    if figure == "2":
+        from grokcheck.sim.checks import caption_rows
+
+        by_panel = {r.figure: t for r, t in zip(results, traces, strict=True)}
+        for loss in ("appendix_c", "xent"):
+            captions[loss] = tuple(caption_rows(by_panel, loss, configs))
     report = SimReport(
         figure=figure,
         panels=tuple(results),
         holds=holds,
         out=str(out) if out is not None else None,
         files=tuple(files),
+        captions=captions.get("appendix_c", ()),
+        captions_xent=captions.get("xent", ()),
     )
     if out is not None:
         atomic_write_json(out / "summary.json", report_json(report))

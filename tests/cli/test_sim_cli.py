@@ -61,6 +61,10 @@ def test_fig_2_json_carries_both_loss_definitions(cli, tmp_path):
     # 2c at step 10,000: test/train 1.25 with L_wd, 2.48 for the cross-entropy alone
     assert c["test_loss"] / c["train_loss"] == pytest.approx(1.255, abs=0.01)
     assert c["test_xent"] / c["train_xent"] == pytest.approx(2.48, abs=0.01)
+    # the caption claims under both definitions; 2c's "very similar" fails under both
+    for key in ("captions", "captions_xent"):
+        failing = [row["name"] for row in obj[key] if not row["holds"]]
+        assert failing == ["test loss is very similar to train loss throughout training"]
     header = (tmp_path / "o" / "metrics_2c.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "test_loss", "train_xent", "test_xent", "wd_loss"} <= set(header)
 

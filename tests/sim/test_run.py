@@ -113,6 +113,8 @@ def test_all_three_panels_with_figures(tmp_path):
         assert name in report.files
     obj = report_json(report)
     assert obj["figure"] == "2" and len(obj["panels"]) == 3
+    assert len(obj["captions"]) == len(obj["captions_xent"]) == 9
+    assert "captions" not in report_json(run_figure("2c", {"steps": 100}, figures=False))
     assert [p["converged"]["ratio"] for p in obj["panels"]] == pytest.approx([8, 1 / 8, 8], rel=1e-8)
 
 
