@@ -53,8 +53,12 @@ def default_runner(
     stop: Callable[[], bool] | None = None,
 ) -> list[RunRecord]:
     """The training core's batched runner (imported lazily: it pulls in torch)."""
-    from grokcheck.experiments.runner import run_chunk
-
+    try:
+        from grokcheck.experiments.runner import run_chunk
+    except ModuleNotFoundError as e:
+        if e.name != "grokcheck.experiments.runner":
+            raise
+        raise RunError("the training core's runner (grokcheck.experiments.runner) is not installed") from None
     return run_chunk(specs, device=device, cache_dir=cache_dir, stop=stop)
 
 

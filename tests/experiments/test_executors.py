@@ -97,3 +97,13 @@ def test_dask_survives_a_killed_worker(tmp_path, monkeypatch):
     trained = logged_keys(log)
     assert set(trained) == {s.key() for s in specs}
     assert len(trained) - len(specs) <= 2
+
+
+def test_default_runner_missing_is_a_clear_error(monkeypatch):
+    import sys
+
+    from grokcheck.experiments.executors import default_runner
+
+    monkeypatch.setitem(sys.modules, "grokcheck.experiments.runner", None)
+    with pytest.raises((RunError, ImportError)):
+        default_runner(_specs()[:1])
