@@ -49,14 +49,22 @@ class LemmasCheck:
     holds: bool
 
 
-def d2_exact() -> tuple[bool, bool]:
-    """sympy: f(x) = x^r + (1-x)^r is concave on (0, 1) for r = 1/(1+s), s >= 0, and f(0)=f(1)=1."""
+def d2_exact(*, r_above_one: bool = False) -> tuple[bool, bool]:
+    """sympy: f(x) = x^r + (1-x)^r is concave on (0, 1) for r = 1/(1+s), s >= 0, and f(0)=f(1)=1.
+
+    ``r_above_one=True`` is the negative control: r = 1 + s with s > 0, where f is convex and
+    the same proof must report "not concave".
+    """
     import sympy as sp
 
     x, y = sp.symbols("x y", positive=True)
     t = sp.symbols("t", real=True)
-    s = sp.symbols("s", nonnegative=True)
-    r = 1 / (1 + s)
+    if r_above_one:
+        s = sp.symbols("s", positive=True)
+        r = 1 + s
+    else:
+        s = sp.symbols("s", nonnegative=True)
+        r = 1 / (1 + s)
     f = x**r + (1 - x) ** r
     # f''(x) at 0 < x < 1 is the second derivative of (x+t)^r + (y-t)^r at t = 0 with y = 1-x > 0;
     # it splits into a part in x and a part in y, and each must be <= 0

@@ -1,0 +1,120 @@
+"""Lemmas D.2 and D.3: hand-computed figures and negative controls for every verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from grokcheck.theory import lemmas
+
+
+def test_d2_concavity_proof_has_a_negative_control():
+    """For r > 1, f(x) = x^r + (1-x)^r is convex: the same proof must not certify concavity."""
+    concave, endpoints = lemmas.d2_exact(r_above_one=True)
+    assert concave is False and endpoints is True
+    assert lemmas.d2_exact() == (True, True)
+
+
+def test_d2_numeric_slack_at_r_one_and_boundary():
+    """r = 1: a + b - (a + b) = 0 exactly; r = 1/2 with a = 0 in the sample: slack exactly 0."""
+    assert abs(lemmas.d2_numeric(n=500, r_range=(1.0, 1.0))) < 1e-15
+    assert lemmas.d2_numeric(n=500, r_range=(0.5, 0.5)) == 0.0
+
+
+def test_d2_numeric_counterexample_size():
+    """r = 2 and a = b gives (2a)^2 / (2 a^2) - 1: slack -1/2 relative; the sample reaches near it."""
+    slack = lemmas.d2_numeric(n=5000, r_range=(2.0, 2.0))
+    assert -0.5 <= slack < -0.45
+
+
+def test_d2_counterexample_figures():
+    c = lemmas.check_d2(n=200).counterexample
+    assert (c["a"], c["b"], c["r"], c["lhs"], c["rhs"], c["violated"]) == (1.0, 1.0, 2.0, 4.0, 2.0, True)
+
+
+@pytest.mark.parametrize(
+    "exact, slack, holds",
+    [
+        ((True, True), 0.0, True),
+        ((True, True), -1e-13, True),
+        ((True, True), -1e-11, False),
+        ((False, True), 0.0, False),
+        ((True, False), 0.0, False),
+    ],
+)
+def test_d2_verdict(monkeypatch, exact, slack, holds):
+    monkeypatch.setattr(lemmas, "d2_exact", lambda: exact)
+    monkeypatch.setattr(lemmas, "d2_numeric", lambda n, seed: slack)
+    r = lemmas.check_d2(n=10)
+    assert r.holds is holds and r.n_numeric == 10 and r.min_numeric_slack == slack
+
+
+@pytest.mark.parametrize(
+    "x, r, c, want",
+    [
+        # x^2 - (x-e)^2 = 2xe - e^2 > e (2x - c)  <=>  e < c; the grid includes e = delta itself
+        (1.0, 2.0, 1.0, 0.5),  # delta = min(x, 1) = 1 fails at e = 1 (equality), 1/2 works
+        (4.0, 2.0, 3.0, 1.0),  # e < 3: delta = min(4, 1) = 1 works at once
+        (2.0, 2.0, 0.3, 0.25),  # e < 0.3: 1 and 1/2 fail, 1/4 works
+    ],
+)
+def test_d3_delta_by_hand(x, r, c, want):
+    assert lemmas.d3_find_delta(x, r, c) == want
+
+
+def test_d3_as_printed_by_hand():
+    """Delta on the right: 2e - e^2 > delta for all e < delta fails as e -> 0, whatever delta."""
+    assert lemmas.d3_find_delta(1.0, 2.0, 1.0, on_right="delta") is None
+    # with c >= r x^(r-1) the right side is <= 0 and the printed form holds at delta = min(x, 1)
+    assert lemmas.d3_find_delta(1.0, 2.0, 2.5, on_right="delta") == 1.0
+
+
+def test_d3_gives_up_after_sixty_halvings():
+    """c = 0 needs 2xe - e^2 > 2xe: false for every e > 0, so no delta down to 2^-60."""
+    assert lemmas.d3_find_delta(1.0, 2.0, 0.0) is None
+
+
+def test_d3_verdicts(monkeypatch):
+    r = lemmas.check_d3(n=5)
+    assert r.holds and r.corrected_holds and r.derivative_exact and r.n_numeric == 5
+    p = r.as_printed_counterexample
+    assert (p["x"], p["r"], p["c"], p["delta_found"]) == (1.0, 2.0, 1.0, None)
+    calls = []
+    real = lemmas.d3_find_delta
+
+    def some_fail(x, r_, c, *, on_right="epsilon"):
+        calls.append(on_right)
+        return None if len(calls) == 3 else real(x, r_, c, on_right=on_right)
+
+    monkeypatch.setattr(lemmas, "d3_find_delta", some_fail)
+    assert not lemmas.check_d3(n=5).holds  # one sample without a delta fails the lemma
+    monkeypatch.setattr(lemmas, "d3_find_delta", real)
+    monkeypatch.setattr(lemmas, "d3_exact", lambda: False)
+    assert not lemmas.check_d3(n=5).holds
+
+
+def test_d3_samples_are_in_the_lemma_s_range(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        lemmas, "d3_find_delta", lambda x, r, c, on_right="epsilon": seen.append((x, r, c)) or 1.0
+    )
+    lemmas.check_d3(n=200, seed=1)
+    samples = seen[:200]
+    assert all(0.01 <= x <= 100 and r >= 1 and 0 < c <= r * x ** (r - 1) for x, r, c in samples)
+    assert max(x for x, _, _ in samples) > 10 and min(x for x, _, _ in samples) < 0.1  # both decades
+    assert max(r for _, r, _ in samples) > 4  # exponential(2) tail
+
+
+def test_check_lemmas_combines(monkeypatch):
+    r = lemmas.check_lemmas(seed=0)
+    assert r.holds and r.d2.holds and r.d3.holds
+    from dataclasses import replace
+
+    good2, good3 = r.d2, r.d3
+    for d2, d3 in ((replace(good2, holds=False), good3), (good2, replace(good3, holds=False))):
+        monkeypatch.setattr(lemmas, "check_d2", lambda seed, d2=d2: d2)
+        monkeypatch.setattr(lemmas, "check_d3", lambda seed, d3=d3: d3)
+        assert not lemmas.check_lemmas().holds
+
+
+def test_d3_exact_limit():
+    assert lemmas.d3_exact() is True
