@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from grokcheck.cli.common import DeviceOpt, Device, JsonOpt, console, emit_json, fmt
+from grokcheck.cli.common import Device, DeviceOpt, JsonOpt, console, emit_json, fmt
 
 
 def circuits(

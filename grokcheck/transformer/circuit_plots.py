@@ -82,7 +82,9 @@ def isologit_curves(D, logit, norm, *, n_buckets: int = N_BUCKETS) -> list[Isolo
     d, lg, nm = d[keep], lg[keep], nm[keep]
     if len(lg) == 0:
         return []
-    edges = np.geomspace(lg.min(), lg.max(), n_buckets + 1) if lg.max() > lg.min() else np.array([lg.min()] * 2)
+    edges = (
+        np.geomspace(lg.min(), lg.max(), n_buckets + 1) if lg.max() > lg.min() else np.array([lg.min()] * 2)
+    )
     which = np.clip(np.searchsorted(edges, lg, side="right") - 1, 0, len(edges) - 2)
     curves = []
     for b in range(len(edges) - 1):
@@ -91,7 +93,9 @@ def isologit_curves(D, logit, norm, *, n_buckets: int = N_BUCKETS) -> list[Isolo
             continue
         sizes = np.unique(d[sel])
         means = [float(nm[sel & (d == s)].mean()) for s in sizes]
-        curves.append(IsologitCurve(float(edges[b]), float(edges[b + 1]), tuple(map(float, sizes)), tuple(means)))
+        curves.append(
+            IsologitCurve(float(edges[b]), float(edges[b + 1]), tuple(map(float, sizes)), tuple(means))
+        )
     return curves
 
 

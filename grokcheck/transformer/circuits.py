@@ -329,7 +329,8 @@ def all_logits(state: Mapping[str, torch.Tensor], tokens: torch.Tensor, *, devic
     W_Q = state["W_Q"]
     cfg = ModelConfig(
         n_vocab=state["W_E"].shape[0], n_classes=state["W_U"].shape[1], d_model=state["W_E"].shape[1],
-        n_heads=W_Q.shape[0], d_head=W_Q.shape[2], d_mlp=state["W_in"].shape[1], n_ctx=state["W_pos"].shape[0],
+        n_heads=W_Q.shape[0], d_head=W_Q.shape[2], d_mlp=state["W_in"].shape[1],
+        n_ctx=state["W_pos"].shape[0],
     )  # fmt: skip
     model = make_model(cfg, dtype=state["W_E"].dtype, device=device)
     model.load_state_dict(dict(state))

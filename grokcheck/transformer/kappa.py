@@ -79,7 +79,9 @@ def margin(logits: torch.Tensor, labels: torch.Tensor, kind: str = "mean") -> fl
     return float((correct - other).mean())
 
 
-def fit_kappa(scales: Sequence[float], margins: Sequence[float], *, kind: str = "mean", tol=HOMOGENEITY_TOL) -> KappaFit:
+def fit_kappa(
+    scales: Sequence[float], margins: Sequence[float], *, kind: str = "mean", tol=HOMOGENEITY_TOL
+) -> KappaFit:
     """Fit ``margin = e^intercept c^kappa`` to measured points (pure).
 
     Raises:

@@ -35,10 +35,20 @@ def handmade_run(folder: Path, *, task: str = "add", p: int = 23, **config) -> P
 
     ds = tasks.make_dataset(task, p)
     model = make_model(ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=32, d_mlp=64), seed=3)
-    cfg = {"task": task, "p": p, "train_frac": 0.5, "train_size": None, "seed": 0, "data_seed": None, **config}
+    cfg = {
+        "task": task,
+        "p": p,
+        "train_frac": 0.5,
+        "train_size": None,
+        "seed": 0,
+        "data_seed": None,
+        **config,
+    }
     (folder).mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(cfg))
-    save_checkpoint(folder / "checkpoint.pt", {"config": cfg, "model": model.state_dict(), "step": 0}, kind="train")
+    save_checkpoint(
+        folder / "checkpoint.pt", {"config": cfg, "model": model.state_dict(), "step": 0}, kind="train"
+    )
     return folder
 
 

@@ -49,7 +49,9 @@ def test_relu_mlp_of_three_layers_has_kappa_3() -> None:
 
 def _model_state(seed: int, *, kill: tuple[str, ...]) -> dict[str, torch.Tensor]:
     ds = tasks.make_dataset("add", 11)
-    model = make_model(ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=16, d_mlp=32), seed=seed)
+    model = make_model(
+        ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=16, d_mlp=32), seed=seed
+    )
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for name in kill:
         state[name].zero_()
@@ -79,7 +81,9 @@ def test_transformer_with_attention_path_is_not_a_power_law() -> None:
     labels = all_logits(state, ds.tokens)[0].argmax(-1)
     fit = K.kappa_of_state(state, ds.tokens, labels, scales=np.geomspace(0.05, 20, 9))
     assert not fit.homogeneous
-    assert fit.local_slopes[0] == pytest.approx(2.0, abs=0.1) and fit.local_slopes[-1] == pytest.approx(4.0, abs=0.1)
+    assert fit.local_slopes[0] == pytest.approx(2.0, abs=0.1) and fit.local_slopes[-1] == pytest.approx(
+        4.0, abs=0.1
+    )
 
 
 def test_fit_kappa_rejects_bad_points() -> None:
