@@ -21,7 +21,11 @@ from typing import Any
 def to_jsonable(obj: Any) -> Any:
     """Convert dataclasses, numpy values, enums and paths to JSON-compatible values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("json", True)  # e.g. tensors a result carries for the caller only
+        }
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -44,6 +44,8 @@ class RunSpec:
             they change how fast a run converges; MEASUREMENTS.md).
         eval_every: steps between evaluations (the curves in the record).
         pretrain_max_steps: cap on pretraining for ``"ungrok"`` runs.
+        convergence_window: the convergence rule's window in steps (its tolerances are
+            :class:`~grokcheck.transformer.convergence.ConvergenceConfig`'s defaults).
     """
 
     experiment: str
@@ -59,6 +61,7 @@ class RunSpec:
     loss_dtype: str = "float64"
     eval_every: int = 100
     pretrain_max_steps: int = 20_000
+    convergence_window: int = 2000
 
     def key(self) -> str:
         """16 hex digits of sha256 over every field (sorted JSON): the run's file name."""

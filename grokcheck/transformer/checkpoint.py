@@ -69,3 +69,68 @@ def load_checkpoint(path: str | Path, *, kind: str | tuple[str, ...]) -> dict[st
     if data["kind"] not in kinds:
         raise RunError(f"checkpoint {path} holds a {data['kind']!r} run, expected {' or '.join(kinds)}")
     return data
+
+
+# --- what a checkpoint holds, and reading a run folder back -------------------------------
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor detached and on CPU (state dicts, nested lists and dicts)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_cpu(v) for v in obj]
+    return obj
+
+
+def single_payload(
+    config: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, tracks: list[Any], step: int
+) -> dict[str, Any]:
+    """A one-model run's checkpoint: config, model and optimizer states, step, tracks, RNG."""
+    from grokcheck.records import to_jsonable
+
+    return {
+        "config": to_jsonable(config),
+        "model": to_cpu(model.state_dict()),
+        "optimizer": to_cpu(optimizer.state_dict()),
+        "step": step,
+        "tracks": [t.to_dict() for t in tracks],
+        "rng": torch.get_rng_state(),
+    }
+
+
+def restore_single(
+    ckpt: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
+) -> list[Any]:
+    """Load a :func:`single_payload` into ``model`` (and ``optimizer``); return its tracks."""
+    from grokcheck.transformer.metrics import Track
+
+    try:
+        model.load_state_dict(ckpt["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        tracks = [Track.from_dict(t) for t in ckpt.get("tracks", [])]
+        if "rng" in ckpt:
+            torch.set_rng_state(ckpt["rng"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise RunError(f"checkpoint does not fit this model or run ({reason})") from None
+    return tracks
+
+
+def read_saved_config(run_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder, as a dict; one-line :class:`RunError` otherwise."""
+    import json
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunError(f"no run to continue in {run_dir} ({path.name} not found)")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"cannot read {path} ({' '.join(str(e).split())})") from None
+    if not isinstance(saved, dict):
+        raise RunError(f"{path} is not a run config")
+    return saved

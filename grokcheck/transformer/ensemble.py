@@ -17,7 +17,7 @@ This is what the ungrokking sweeps (dataset sizes x weight decays x seeds, Figur
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,9 @@ import torch
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer import engine, tasks
+from grokcheck.transformer.convergence import ConvergenceConfig
+from grokcheck.transformer.loop import evaluation_row
+from grokcheck.transformer.metrics import Row
 from grokcheck.transformer.model import ModelConfig, make_model
 from grokcheck.transformer.optim import StackedAdamW
 from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
@@ -47,6 +50,8 @@ class Member:
         train_frac / train_size: the subset as a fraction or an exact size (at most one;
             default fraction 0.3). The test set is the rest of the dataset.
         lr, weight_decay: AdamW's learning rate and decoupled weight decay.
+        random_labels: train on uniformly random labels (``tasks.random_labels`` with the
+            split's seed), as ``TrainConfig`` does.
     """
 
     seed: int = 0
@@ -55,6 +60,11 @@ class Member:
     train_size: int | None = None
     lr: float = 1e-3
     weight_decay: float = 1.0
+    random_labels: bool = False
+
+    @property
+    def split_seed(self) -> int:
+        return self.seed if self.data_seed is None else self.data_seed
 
     def __post_init__(self) -> None:
         validate.int_at_least("seed", self.seed, 0)
@@ -71,7 +81,11 @@ class Member:
 
 @dataclass(frozen=True)
 class EnsembleConfig:
-    """An ensemble run: shared settings (Appendix A defaults) and the members."""
+    """An ensemble run: shared settings (Appendix A defaults) and the members.
+
+    ``steps`` is each member's step budget; with ``convergence`` a member stops earlier once
+    the convergence rule fires for it (:mod:`grokcheck.transformer.convergence`).
+    """
 
     members: tuple[Member, ...] = (Member(),)
     task: str = "add"
@@ -84,6 +98,9 @@ class EnsembleConfig:
     loss_dtype: str = "float64"
     param_dtype: str = "float32"
     tf32: bool = False
+    convergence: ConvergenceConfig | None = None  # None: exactly ``steps`` steps per member
+    checkpoint_every: int = 1000
+    checkpoint_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", tuple(self.members))  # a list is fine too
@@ -115,28 +132,6 @@ def _train_size(m: Member, n: int) -> int:
     return round(float(frac) * n)
 
 
-@dataclass(frozen=True)
-class MemberResult:
-    """One member's run: evaluation rows and milestones (as ``TrainResult`` defines them)."""
-
-    member: Member
-    train_size: int
-    test_size: int
-    rows: tuple[dict[str, Any], ...]
-    step_train_100: int | None
-    step_test_95: int | None
-    step_test_99: int | None
-
-
-@dataclass(frozen=True)
-class EnsembleResult:
-    members: tuple[MemberResult, ...]
-    steps: int
-    wall_s: float
-    ms_per_step: float  # training steps only (all K members together), evaluation excluded
-    device: str
-
-
 def stack_states(
     states: Sequence[Mapping[str, torch.Tensor]],
     *,
@@ -150,6 +145,11 @@ def stack_states(
     }
 
 
+#: where each member starts: one state for all, one entry per member (a state, or ``None`` for
+#: the member's own seed), or ``None`` (every member from its own seed)
+Init = Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor] | None] | None
+
+
 @dataclass(eq=False)
 class _Group:
     """Members trained in one batched pass: stacked leaves, their optimizer, padded data."""
@@ -157,6 +157,7 @@ class _Group:
     members: list[int]  # indices into the config's members
     params: dict[str, torch.Tensor]  # (Kg, ...) leaves
     opt: StackedAdamW
+    idx: torch.Tensor  # (Kg, n_max) example ids (padding repeats the first)
     plan: engine.Plan
     labels: torch.Tensor  # (Kg, n_max)
     valid: torch.Tensor  # (Kg, n_max) bool: False on padding
@@ -166,18 +167,23 @@ class _Group:
 class Ensemble:
     """K members on one device: stacked parameters, padded train subsets, AdamW state.
 
-    Members are trained in groups of at most ``max_rows`` padded examples (members of similar
-    subset size share a group). On CPU one group of K = 64 at p = 113 was 1.5x slower per model
-    than groups of 8: its buffers exceed glibc's largest mmap threshold (32 MiB) and are
-    page-faulted in at every step. On CUDA all members form one group by default.
+    A :class:`~grokcheck.transformer.loop.Stepper`: :func:`grokcheck.transformer.loop.run_loop`
+    trains it. Members are trained in groups of at most ``max_rows`` padded examples (members
+    of similar subset size share a group). On CPU one group of K = 64 at p = 113 was 1.5x
+    slower per model than groups of 8: its buffers exceed glibc's largest mmap threshold
+    (32 MiB) and are page-faulted in at every step. On CUDA all members form one group by
+    default. :meth:`retire` removes a member from its group (its state stays readable), so a
+    converged member stops costing compute; every member's arithmetic is its own, so the
+    others' trajectories do not change.
 
     Args:
         cfg: the run's configuration.
         device: where to train (``"cpu"``, ``"cuda"`` or a ``torch.device``).
-        init: a state dict every member starts from (e.g. a pretrained checkpoint's
-            ``"model"``); ``None``: member k starts from ``make_model(seed=members[k].seed)``.
+        init: where members start (:data:`Init`): e.g. a list of each seed's pretrained
+            network for ungrokking (Appendix A.2), or ``None`` for their own seeds.
         max_rows: group size bound in padded examples; ``None``: :data:`CPU_GROUP_ROWS` on
             CPU, unbounded elsewhere.
+        circuits: if given, called per member at each evaluation to add circuit fields.
     """
 
     def __init__(
@@ -185,45 +191,48 @@ class Ensemble:
         cfg: EnsembleConfig,
         *,
         device: torch.device | str = "cpu",
-        init: Mapping[str, torch.Tensor] | None = None,
+        init: Init = None,
         max_rows: int | None = None,
+        circuits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, Any]] | None = None,
     ) -> None:
-        self.cfg, self.device = cfg, torch.device(device)
+        self.cfg, self.device, self.circuits = cfg, torch.device(device), circuits
         ds = self.dataset = tasks.make_dataset(cfg.task, cfg.p)
         self.model_cfg = ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes)
         K, N = len(cfg.members), len(ds)
-        splits = [
-            tasks.split(ds, train_size=_train_size(m, N), seed=m.seed if m.data_seed is None else m.data_seed)
-            for m in cfg.members
-        ]
+        splits = [tasks.split(ds, train_size=_train_size(m, N), seed=m.split_seed) for m in cfg.members]
         self.sizes = [len(s.train_idx) for s in splits]
+        self.train_sizes = self.sizes
         self.in_train = torch.zeros(K, N, dtype=torch.bool)  # (K, N): each member's train set
-        for k, s in enumerate(splits):
+        self.scored = ds.labels.expand(K, N).clone()  # (K, N): the label each example is scored on
+        for k, (m, s) in enumerate(zip(cfg.members, splits, strict=True)):
             self.in_train[k, s.train_idx] = True
+            if m.random_labels:
+                self.scored[k, s.train_idx] = tasks.random_labels(
+                    len(s.train_idx), ds.n_classes, m.split_seed
+                )
+        starts = _starts(init, K)
         if max_rows is None:
             max_rows = CPU_GROUP_ROWS if self.device.type == "cpu" else 2**62
         self.groups: list[_Group] = []
+        self.retired: dict[int, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
         order = sorted(range(K), key=lambda k: -self.sizes[k])  # largest first: little padding
         while order:
             n_max, take = self.sizes[order[0]], 1
             while take < len(order) and (take + 1) * n_max <= max_rows:
                 take += 1
             members, order = order[:take], order[take:]
-            self.groups.append(self._group(members, [splits[k] for k in members], init))
+            self.groups.append(self._group(members, [splits[k] for k in members], starts))
         self.steps_done = 0
         self._eval_plans: dict[tuple[int, int, int], engine.Plan] = {}
 
-    def _group(
-        self, members: list[int], splits: list[tasks.Split], init: Mapping[str, torch.Tensor] | None
-    ) -> _Group:
-        cfg, ds, dev = self.cfg, self.dataset, self.device
-        if init is None:
-            states = [
-                make_model(self.model_cfg, seed=cfg.members[k].seed, dtype=torch.float64).state_dict()
-                for k in members
-            ]
-        else:
-            states = [init] * len(members)
+    def _group(self, members: list[int], splits: list[tasks.Split], starts: list[Any]) -> _Group:
+        cfg, dev = self.cfg, self.device
+        states = [
+            starts[k]
+            if starts[k] is not None
+            else make_model(self.model_cfg, seed=cfg.members[k].seed, dtype=torch.float64).state_dict()
+            for k in members
+        ]
         params = stack_states(states, device=dev, dtype=PARAM_DTYPES[cfg.param_dtype])
         opt = StackedAdamW(
             params,
@@ -232,29 +241,40 @@ class Ensemble:
             betas=(cfg.beta1, cfg.beta2),
             eps=cfg.eps,
         )
-        sizes = torch.tensor([len(s.train_idx) for s in splits])
-        n_max = int(sizes.max())
-        # (Kg, n_max) example ids; padding repeats the member's first example
+        n_max = max(len(s.train_idx) for s in splits)
         idx = torch.stack(
             [torch.cat([s.train_idx, s.train_idx[:1].expand(n_max - len(s.train_idx))]) for s in splits]
         )
-        valid = torch.arange(n_max)[None, :] < sizes[:, None]
+        return self._with_data(members, params, opt, idx)
+
+    def _with_data(
+        self, members: list[int], params: dict[str, torch.Tensor], opt: StackedAdamW, idx: torch.Tensor
+    ) -> _Group:
+        dev = self.device
+        sizes = torch.tensor([self.sizes[k] for k in members])
+        valid = torch.arange(idx.shape[1])[None, :] < sizes[:, None]
+        labels = torch.stack([self.scored[k, idx[i]] for i, k in enumerate(members)])
         return _Group(
             members=members,
             params=params,
             opt=opt,
-            plan=engine.make_plan(ds.tokens[idx].to(dev), self.model_cfg.n_heads),
-            labels=ds.labels[idx].to(dev),
+            idx=idx,
+            plan=engine.make_plan(self.dataset.tokens[idx].to(dev), self.model_cfg.n_heads),
+            labels=labels.to(dev),
             valid=valid.to(dev),
             loss_weight=(valid.double() / sizes[:, None].double()).to(dev),
         )
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One AdamW step of every member; returns the losses ``(K,)`` (float64, on CPU) and
-        the numbers of correct train predictions ``(K,)``, both at the parameters before the
-        step."""
+    @property
+    def active(self) -> list[int]:
+        return sorted(k for g in self.groups for k in g.members)
+
+    def train_step(self, active: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One AdamW step of every member still in the batch; returns the losses (float64, on
+        CPU) and the numbers of correct train predictions of ``active`` (default: every member
+        in the batch, in member order), both at the parameters before the step."""
         K = len(self.cfg.members)
-        losses, correct = torch.empty(K, dtype=torch.float64), torch.empty(K, dtype=torch.int64)
+        losses, correct = torch.full((K,), math.nan, dtype=torch.float64), torch.zeros(K, dtype=torch.int64)
         for g in self.groups:
             g.opt.zero_grad()
             with engine.matmul_precision(tf32=self.cfg.tf32):
@@ -268,58 +288,101 @@ class Ensemble:
             losses[g.members] = loss.detach().double().cpu()
             correct[g.members] = hits.cpu()
         self.steps_done += 1
-        return losses, correct
+        which = self.active if active is None else list(active)
+        return losses[which], correct[which]
+
+    def retire(self, k: int) -> None:
+        """Take member ``k`` out of the batch; :meth:`member_state` still returns its state."""
+        for gi, g in enumerate(self.groups):
+            if k not in g.members:
+                continue
+            i = g.members.index(k)
+            self.retired[k] = (self._slice_state(g, i), self._slice_opt(g, i))
+            keep = [j for j in range(len(g.members)) if j != i]
+            if not keep:
+                del self.groups[gi]
+                return
+            sel = torch.tensor(keep, device=self.device)
+            params = {n: t.detach()[sel].clone().requires_grad_() for n, t in g.params.items()}
+            opt = _select_opt(g.opt, params, keep)
+            self.groups[gi] = self._with_data([g.members[j] for j in keep], params, opt, g.idx[keep])
+            return
+
+    @staticmethod
+    def _slice_state(g: _Group, i: int) -> dict[str, torch.Tensor]:
+        return {name: t[i].detach().cpu().clone() for name, t in g.params.items()}
+
+    @staticmethod
+    def _slice_opt(g: _Group, i: int) -> dict[str, Any]:
+        return _opt_member_state(g.opt, i)
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member ``k``'s parameters as a state dict of the reference model (on CPU)."""
+        if k in self.retired:
+            return {n: t.clone() for n, t in self.retired[k][0].items()}
         for g in self.groups:
             if k in g.members:
-                i = g.members.index(k)
-                return {name: t[i].detach().cpu().clone() for name, t in g.params.items()}
+                return self._slice_state(g, g.members.index(k))
         raise IndexError(f"no member {k}")
 
-    @torch.no_grad()
-    def evaluate(self) -> list[dict[str, Any]]:
-        """Loss (float64) and accuracy of every member on its train and test sets, and its
-        parameter norm: one row per member, in member order."""
-        ds, N = self.dataset, len(self.dataset)
-        K = len(self.cfg.members)
-        nll = torch.empty(K, N, dtype=torch.float64)
-        hit = torch.empty(K, N, dtype=torch.bool)
-        norms = torch.empty(K, dtype=torch.float64)
-        n_chunk = max(1, min(N, EVAL_ROWS))  # examples per chunk (when one member is too many)
+    def state_dict(self) -> dict[str, Any]:
+        """Every member's parameters and AdamW state (on CPU), for a checkpoint."""
+        out: dict[str, Any] = {"params": {}, "opt": {}, "steps_done": self.steps_done}
+        for k, (params, opt) in self.retired.items():
+            out["params"][k], out["opt"][k] = params, opt
         for g in self.groups:
-            Kg = len(g.members)
-            kc = max(1, min(Kg, EVAL_ROWS // N))  # members per chunk
-            norms[g.members] = torch.sqrt(
-                sum(t.double().pow(2).flatten(1).sum(1) for t in g.params.values())
-            ).cpu()
-            for k0 in range(0, Kg, kc):
-                k1 = min(Kg, k0 + kc)
-                sub = {name: t[k0:k1] for name, t in g.params.items()}
-                rows = g.members[k0:k1]
+            for i, k in enumerate(g.members):
+                out["params"][k], out["opt"][k] = self._slice_state(g, i), self._slice_opt(g, i)
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output into an ensemble built from the same config."""
+        for g in self.groups:
+            with torch.no_grad():
+                for name, t in g.params.items():
+                    t.copy_(torch.stack([state["params"][k][name] for k in g.members]).to(t))
+            _load_opt_members(g.opt, [state["opt"][k] for k in g.members])
+        self.steps_done = int(state["steps_done"])
+
+    @torch.no_grad()
+    def evaluate(self, members: Sequence[int] | None = None, step: int | None = None) -> list[Row]:
+        """Loss (float64) and accuracy of each of ``members`` (default: those in the batch) on
+        its train set (scored on the labels it trains on) and test set (true labels), and its
+        parameter norm: one :class:`~grokcheck.transformer.metrics.Row` per member."""
+        N = len(self.dataset)
+        want = self.active if members is None else list(members)
+        step = self.steps_done if step is None else step
+        rows: dict[int, Row] = {}
+        for g in self.groups:
+            local = [i for i, k in enumerate(g.members) if k in want]
+            if not local:
+                continue
+            kc = max(1, min(len(local), EVAL_ROWS // N))  # members per chunk
+            n_chunk = max(1, min(N, EVAL_ROWS))  # examples per chunk (when one member is too many)
+            for c0 in range(0, len(local), kc):
+                sel = local[c0 : c0 + kc]
+                ks = [g.members[i] for i in sel]
+                sub = {name: t[sel] for name, t in g.params.items()}
+                norms = torch.sqrt(sum(t.double().pow(2).flatten(1).sum(1) for t in sub.values())).cpu()
+                parts = []
                 for i0 in range(0, N, n_chunk):
                     i1 = min(N, i0 + n_chunk)
                     with engine.matmul_precision(tf32=self.cfg.tf32):
-                        logits = _logits(sub, self._eval_plan(k1 - k0, i0, i1))
-                    y = ds.labels[i0:i1].to(self.device)
-                    lp = logits.double().log_softmax(dim=-1)  # (k1 - k0, i1 - i0, C)
-                    nll[rows, i0:i1] = -lp.gather(2, y.expand(k1 - k0, -1)[..., None])[..., 0].cpu()
-                    hit[rows, i0:i1] = (logits.argmax(dim=-1) == y).cpu()
-        out = []
-        for k in range(K):
-            tr, te = self.in_train[k], ~self.in_train[k]
-            out.append(
-                {
-                    "step": self.steps_done,
-                    "train_loss": float(nll[k, tr].mean()),
-                    "train_acc": float(hit[k, tr].double().mean()),
-                    "test_loss": float(nll[k, te].mean()),
-                    "test_acc": float(hit[k, te].double().mean()),
-                    "param_norm": float(norms[k]),
-                }
-            )
-        return out
+                        parts.append(_logits(sub, self._eval_plan(len(sel), i0, i1)))
+                logits = torch.cat(parts, dim=1)  # (kc, N, C)
+                y = self.scored[ks].to(self.device)  # (kc, N)
+                lp = logits.double().log_softmax(dim=-1)
+                nll = -lp.gather(2, y[..., None])[..., 0].cpu()
+                hit = (logits.argmax(dim=-1) == y).cpu()
+                for j, k in enumerate(ks):
+                    extra = None
+                    if self.circuits is not None:
+                        extra = self.circuits(logits[j], self.in_train[k].to(self.device), y[j])
+                    rows[k] = evaluation_row(
+                        step, nll=nll[j], hit=hit[j], in_train=self.in_train[k], norm=float(norms[j]),
+                        wall_s=0.0, circuits=extra,
+                    )  # fmt: skip
+        return [rows[k] for k in want]
 
     def _eval_plan(self, kc: int, i0: int, i1: int) -> engine.Plan:
         key = (kc, i0, i1)
@@ -327,6 +390,17 @@ class Ensemble:
             tok = self.dataset.tokens[i0:i1].to(self.device)
             self._eval_plans[key] = engine.make_plan(tok.expand(kc, -1, -1), self.model_cfg.n_heads)
         return self._eval_plans[key]
+
+
+def _starts(init: Init, K: int) -> list[Mapping[str, torch.Tensor] | None]:
+    if init is None:
+        return [None] * K
+    if isinstance(init, Mapping):
+        return [init] * K
+    starts = list(init)
+    if len(starts) != K:
+        raise InputError("init", f"one starting state per member: got {len(starts)} for {K} members")
+    return starts
 
 
 def _logits(params: Mapping[str, torch.Tensor], plan: engine.Plan) -> torch.Tensor:
@@ -340,76 +414,40 @@ def _logits(params: Mapping[str, torch.Tensor], plan: engine.Plan) -> torch.Tens
         ) from None
 
 
-def train_ensemble(
-    cfg: EnsembleConfig,
-    *,
-    device: torch.device | str = "cpu",
-    init: Mapping[str, torch.Tensor] | None = None,
-    progress: Callable[[int, list[dict[str, Any]] | None], None] | None = None,
-    stop: Callable[[], bool] | None = None,
-    ensemble: Ensemble | None = None,
-) -> EnsembleResult:
-    """Train every member for ``cfg.steps`` steps; evaluate at step 0, every ``eval_every``
-    steps and at the end.
+# StackedAdamW's per-member state: moments, step count, lr and weight decay of one member
 
-    Args:
-        cfg: members and shared settings.
-        device: where the stacked models live.
-        init: one state dict every member starts from (see :class:`Ensemble`).
-        progress: called with ``(step, rows)`` after every step (``rows`` after evaluations).
-        stop: polled between steps; the run ends early when it returns true.
-        ensemble: an already built :class:`Ensemble` to continue (its parameters are updated
-            in place; ``cfg.steps`` counts from its first step).
-    """
-    ens = ensemble if ensemble is not None else Ensemble(cfg, device=device, init=init)
-    K = len(cfg.members)
-    history: list[list[dict[str, Any]]] = [[] for _ in range(K)]
-    first_100: list[int | None] = [None] * K
-    train_s, t_start = 0.0, time.perf_counter()
 
-    def record() -> list[dict[str, Any]]:
-        rows = ens.evaluate()
-        for k, r in enumerate(rows):
-            history[k].append(r)
-        return rows
+def _opt_member_state(opt: StackedAdamW, i: int) -> dict[str, Any]:
+    return {
+        "exp_avg": {n: m[i].detach().cpu().clone() for n, m in opt.exp_avg.items()},
+        "exp_avg_sq": {n: v[i].detach().cpu().clone() for n, v in opt.exp_avg_sq.items()},
+        "t": opt.t,
+        "lr": float(opt.lr[i]),
+        "wd": float(opt.wd[i]),
+    }
 
-    rows = record()
-    if progress is not None:
-        progress(ens.steps_done, rows)
-    sizes, start = ens.sizes, ens.steps_done
-    while ens.steps_done < cfg.steps and not (stop is not None and stop()):
-        s = ens.steps_done
-        t0 = time.perf_counter()
-        _, correct = ens.train_step()
-        correct = correct.tolist()  # synchronises with the device, so the timing is honest
-        train_s += time.perf_counter() - t0
-        for k in range(K):
-            if first_100[k] is None and correct[k] == sizes[k]:
-                first_100[k] = s
-        rows = record() if ens.steps_done % cfg.eval_every == 0 or ens.steps_done == cfg.steps else None
-        if progress is not None:
-            progress(ens.steps_done, rows)
-    if history[0][-1]["step"] != ens.steps_done:
-        record()
-    members = []
-    for k, m in enumerate(cfg.members):
-        rs = history[k]
-        members.append(
-            MemberResult(
-                member=m,
-                train_size=sizes[k],
-                test_size=len(ens.dataset) - sizes[k],
-                rows=tuple(rs),
-                step_train_100=first_100[k],
-                step_test_95=next((r["step"] for r in rs if r["test_acc"] >= 0.95), None),
-                step_test_99=next((r["step"] for r in rs if r["test_acc"] >= 0.99), None),
-            )
-        )
-    done = max(1, ens.steps_done - start)
-    return EnsembleResult(
-        members=tuple(members),
-        steps=ens.steps_done,
-        wall_s=round(time.perf_counter() - t_start, 3),
-        ms_per_step=round(1e3 * train_s / done, 3),
-        device=str(ens.device),
+
+def _load_opt_members(opt: StackedAdamW, states: Sequence[Mapping[str, Any]]) -> None:
+    for name in opt.exp_avg:
+        opt.exp_avg[name].copy_(torch.stack([s["exp_avg"][name] for s in states]))
+        opt.exp_avg_sq[name].copy_(torch.stack([s["exp_avg_sq"][name] for s in states]))
+    ts = {s["t"] for s in states}
+    if len(ts) != 1:
+        raise RunError("checkpoint: members of one group have different optimizer step counts")
+    opt.t = ts.pop()
+
+
+def _select_opt(opt: StackedAdamW, params: dict[str, torch.Tensor], keep: list[int]) -> StackedAdamW:
+    """A StackedAdamW over ``params`` (members ``keep`` of ``opt``'s stack) with their state."""
+    new = StackedAdamW(
+        params,
+        [float(opt.lr[i]) for i in keep],
+        [float(opt.wd[i]) for i in keep],
+        betas=opt.betas,
+        eps=opt.eps,
     )
+    new.t = opt.t
+    for name in new.exp_avg:
+        new.exp_avg[name].copy_(opt.exp_avg[name][keep])
+        new.exp_avg_sq[name].copy_(opt.exp_avg_sq[name][keep])
+    return new

@@ -1,121 +1,82 @@
-"""The full-batch training loop shared by grokking runs and both phases of ungrokking.
+"""The one training loop, for a single run and for the K members of a batched ensemble.
 
-One step is: logits from ``forward`` (one call, so a faster exact engine can replace the
-reference model), cross-entropy in the chosen loss dtype, backward, AdamW step. Metrics are
-recorded at evaluation steps; the first step where train accuracy reaches 100% is tracked at
-every step (the training forward gives it for free).
+The loop owns everything that is not the arithmetic of a step: the evaluation schedule, each
+member's :class:`~grokcheck.transformer.metrics.Track` (milestones, why it stopped), stop rules
+per member, divergence, progress events, and checkpoints by steps and by wall time. The
+arithmetic lives in a :class:`Stepper`: :class:`grokcheck.transformer.single.SingleModel` (one
+model, torch's AdamW, the fast engine with its exact fallback) or
+:class:`grokcheck.transformer.ensemble.Ensemble` (stacked members). A member that stops
+(converged, grokked, diverged) is retired from the stepper, so it stops costing compute; the
+others' arithmetic does not depend on who else is in the batch.
 
 Step numbering: "step s" means the parameters after ``s`` updates. Evaluations happen at step
 0, at powers of two below ``eval_every`` (so log-scale plots have early points), at every
-multiple of ``eval_every`` and at the last step.
+multiple of ``eval_every`` and at a member's last step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 
-from grokcheck.transformer.model import param_norm
+from grokcheck.transformer.convergence import StopRule
+from grokcheck.transformer.metrics import Row, Track
 
-#: rows per forward pass when evaluating (bounds memory on large datasets)
-EVAL_CHUNK = 16384
-#: test accuracy milestones recorded by every run
-TEST_MILESTONES = (0.95, 0.99)
+#: reasons a member stops
+DIVERGED = "diverged"
+INTERRUPTED = "interrupted"
+
+
+class Stepper(Protocol):
+    """The arithmetic of K members trained in lockstep."""
+
+    train_sizes: Sequence[int]
+
+    def train_step(self, active: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One AdamW step of each active member: losses and numbers of correct train predictions
+        at the parameters before the step, both ``(len(active),)`` on CPU."""
+        ...
+
+    def evaluate(self, members: Sequence[int], step: int) -> list[Row]: ...
+
+    def retire(self, k: int) -> None:
+        """Stop computing member ``k`` (its parameters stay readable)."""
+        ...
 
 
 @dataclass(frozen=True)
-class Data:
-    """Tensors of one phase on the training device. ``test_*`` are ``None`` when there is none."""
+class Event:
+    """What a progress callback receives after every step and every evaluation.
 
-    train_tokens: torch.Tensor  # (n_train, 4) int64
-    train_labels: torch.Tensor  # (n_train,) int64
-    test_tokens: torch.Tensor | None = None  # (n_test, 4) int64
-    test_labels: torch.Tensor | None = None  # (n_test,) int64
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a progress callback receives after every step and every evaluation."""
+    ``row`` is the first active member's evaluation row just recorded (a single run: its row),
+    else ``None``; ``train_loss``/``train_acc`` are that member's at the last step.
+    """
 
     phase: str
     step: int
-    budget: int  # the step count this phase stops at, at the latest
-    train_loss: float | None  # of the last training step (at step - 1's parameters)
+    budget: int
+    train_loss: float | None
     train_acc: float | None
-    row: dict[str, Any] | None  # the evaluation row just recorded, else None
+    row: Row | None
+    active: int
+    members: int
 
 
-@dataclass
-class Tracker:
-    """Mutable run state that is saved in every checkpoint (so a resumed run continues exactly)."""
+@dataclass(frozen=True)
+class Schedule:
+    """When to evaluate, when to stop at the latest, and when to checkpoint."""
 
-    step: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    step_train_100: int | None = None
-    step_test_95: int | None = None
-    step_test_99: int | None = None
-    train_acc_drops: int = 0  # steps after step_train_100 where train accuracy was below 100%
-    streak_start: int | None = None  # first step of the current run of test acc >= 0.99
-    wall_s: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Tracker:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
-
-    def add_row(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        acc = row.get("test_acc")
-        if acc is None:
-            return
-        s = row["step"]
-        if self.step_test_95 is None and acc >= TEST_MILESTONES[0]:
-            self.step_test_95 = s
-        if self.step_test_99 is None and acc >= TEST_MILESTONES[1]:
-            self.step_test_99 = s
-        if acc >= TEST_MILESTONES[1]:
-            self.streak_start = s if self.streak_start is None else self.streak_start
-        else:
-            self.streak_start = None
-
-
-#: a stopping rule looks at the tracker after an evaluation and returns a reason or None
-StopRule = Callable[[Tracker], str | None]
-
-
-def grokked_rule(hold_steps: int) -> StopRule:
-    """Stop once test accuracy >= 0.99 has held at every evaluation for ``hold_steps`` steps."""
-
-    def rule(t: Tracker) -> str | None:
-        if t.streak_start is not None and t.step - t.streak_start >= hold_steps:
-            return "grokked"
-        return None
-
-    return rule
-
-
-def norm_plateau_rule(window: int, rtol: float) -> StopRule:
-    """Stop once train accuracy is 100% and the parameter norm changed by < ``rtol`` (relative)
-    over the last ``window`` steps (MEASUREMENTS.md: 1% over 500 steps)."""
-
-    def rule(t: Tracker) -> str | None:
-        now = t.rows[-1]
-        if now["train_acc"] < 1.0 or now["step"] < window:
-            return None
-        then = [r for r in t.rows if r["step"] <= now["step"] - window][-1]
-        if abs(now["param_norm"] - then["param_norm"]) < rtol * then["param_norm"]:
-            return "converged"
-        return None
-
-    return rule
+    budget: int
+    eval_every: int = 100
+    checkpoint_every: int = 1000
+    checkpoint_every_s: float = 60.0
+    budget_reason: str = "max_steps"
 
 
 def is_eval_step(step: int, eval_every: int) -> bool:
@@ -124,120 +85,139 @@ def is_eval_step(step: int, eval_every: int) -> bool:
     return step < eval_every and step & (step - 1) == 0  # powers of two below eval_every
 
 
-def loss_and_acc(
-    logits: torch.Tensor, labels: torch.Tensor, loss_dtype: torch.dtype
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy (log-softmax in ``loss_dtype``) and the number of correct argmaxes."""
-    loss = F.cross_entropy(logits.to(loss_dtype), labels)
-    n_correct = (logits.argmax(dim=-1) == labels).sum()
-    return loss, n_correct
-
-
-@torch.no_grad()
-def evaluate(
-    forward: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, labels: torch.Tensor
-) -> tuple[float, float]:
-    """Mean loss (always float64, whatever the training loss dtype) and accuracy."""
-    total, correct = 0.0, 0
-    for i in range(0, tokens.shape[0], EVAL_CHUNK):
-        logits = forward(tokens[i : i + EVAL_CHUNK])
-        y = labels[i : i + EVAL_CHUNK]
-        total += float(F.cross_entropy(logits.double(), y, reduction="sum"))
-        correct += int((logits.argmax(dim=-1) == y).sum())
-    n = tokens.shape[0]
-    return total / n, correct / n
-
-
 def run_loop(
+    stepper: Stepper,
+    tracks: Sequence[Track],
     *,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    data: Data,
-    tracker: Tracker,
-    budget: int,
-    rule: StopRule | None,
-    eval_every: int,
-    loss_dtype: torch.dtype,
-    checkpoint_every: int,
-    save: Callable[[], None] | None = None,
-    progress: Callable[[Progress], None] | None = None,
+    start_step: int,
+    schedule: Schedule,
+    rules: Sequence[StopRule | None],
+    save: Callable[[int], None] | None = None,
+    progress: Callable[[Event], None] | None = None,
     stop: Callable[[], bool] | None = None,
     phase: str = "train",
-    budget_reason: str = "steps",
-) -> str:
-    """Train until ``budget`` steps, ``rule`` fires or ``stop()`` is true; return the reason.
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Train every member whose track has not stopped until it stops; return the step reached.
 
-    ``save()`` is called every ``checkpoint_every`` steps and once when the loop ends (also on
-    ``stop``), always between steps, so a checkpoint never holds a half-applied update.
+    A member stops when its rule fires at an evaluation (the rule's reason), when it reaches
+    ``schedule.budget`` (``schedule.budget_reason``) or when its loss or parameters are not
+    finite (:data:`DIVERGED`; its track keeps the last finite row). ``stop()`` is polled
+    between steps; when it is true the loop returns with the running members' tracks still
+    open, to be continued from the checkpoint. ``save(step)`` is called between steps, never
+    mid-update: every ``checkpoint_every`` steps, whenever ``checkpoint_every_s`` seconds of
+    wall time passed since the last save, and once when the loop returns.
     """
-    n_train = data.train_labels.shape[0]
-    last_loss: float | None = None
-    last_acc: float | None = None
-    t0 = time.perf_counter()
-    reason: str | None = None
-    while reason is None:
-        s = tracker.step
-        at_end = s >= budget
-        if (is_eval_step(s, eval_every) or at_end) and (not tracker.rows or tracker.rows[-1]["step"] != s):
-            tracker.wall_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            row = _eval_row(model, forward, data, s, tracker.wall_s)
-            tracker.add_row(row)
-            if progress is not None:
-                progress(Progress(phase, s, budget, last_loss, last_acc, row))
-        if at_end:
-            reason = budget_reason
-        elif rule is not None and tracker.rows and tracker.rows[-1]["step"] == s:
-            reason = rule(tracker)
-        if reason is None and stop is not None and stop():
-            reason = "interrupted"
-        if reason is not None:
+    K = len(tracks)
+    active = [k for k in range(K) if tracks[k].stopped is None]
+    for k in range(K):
+        if tracks[k].stopped is not None:
+            stepper.retire(k)
+    last_loss: dict[int, float] = {}
+    last_acc: dict[int, float] = {}
+    step, last_save, tick = start_step, clock(), clock()
+
+    def elapse() -> None:
+        nonlocal tick
+        now = clock()
+        for k in active:
+            tracks[k].wall_s += now - tick
+        tick = now
+
+    while True:
+        elapse()
+        row0 = None
+        at_end = step >= schedule.budget
+        if is_eval_step(step, schedule.eval_every) or at_end:
+            todo = [k for k in active if not tracks[k].rows or tracks[k].last.step != step]
+            rows = stepper.evaluate(todo, step) if todo else []
+            for k, row in zip(todo, rows, strict=False):
+                row = dataclasses.replace(row, wall_s=round(tracks[k].wall_s, 3))
+                _record(tracks[k], row, rules[k], step, at_end, schedule.budget_reason)
+            if rows:
+                row0 = rows[0]
+        newly = [k for k in active if tracks[k].stopped is not None]
+        for k in newly:
+            stepper.retire(k)
+        active = [k for k in active if tracks[k].stopped is None]
+        if progress is not None and row0 is not None:
+            k0 = active[0] if active else 0
+            progress(
+                Event(phase, step, schedule.budget, last_loss.get(k0), last_acc.get(k0), row0, len(active), K)
+            )
+        if not active:
+            break
+        if stop is not None and stop():
+            # an interrupted run's records end at the step it reached (summary and final row agree)
+            todo = [k for k in active if tracks[k].last.step != step]
+            for k, row in zip(todo, stepper.evaluate(todo, step) if todo else [], strict=False):
+                if row.finite():
+                    tracks[k].add_row(dataclasses.replace(row, wall_s=round(tracks[k].wall_s, 3)))
             break
 
-        optimizer.zero_grad(set_to_none=True)
-        logits = forward(data.train_tokens)  # (n_train, n_classes)
-        loss, n_correct = loss_and_acc(logits, data.train_labels, loss_dtype)
-        loss.backward()
-        optimizer.step()
-        # loss and accuracy at the parameters of step s (before this update)
-        last_loss, correct = float(loss.detach()), int(n_correct)
-        last_acc = correct / n_train
-        if tracker.step_train_100 is None and correct == n_train:
-            tracker.step_train_100 = s
-        elif tracker.step_train_100 is not None and correct < n_train:
-            tracker.train_acc_drops += 1
-        tracker.step = s + 1
+        losses, correct = stepper.train_step(active)
+        losses, correct = losses.tolist(), correct.tolist()
+        for k, loss, c in zip(active, losses, correct, strict=False):
+            if not math.isfinite(loss):
+                tracks[k].stop(DIVERGED, step)
+                continue
+            n = stepper.train_sizes[k]
+            tracks[k].add_train_step(step, c, n)
+            last_loss[k], last_acc[k] = loss, c / n
+        step += 1
         if progress is not None:
-            progress(Progress(phase, s + 1, budget, last_loss, last_acc, None))
-        if save is not None and tracker.step % checkpoint_every == 0:
-            tracker.wall_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            save()
-    tracker.wall_s += time.perf_counter() - t0
+            k0 = active[0]
+            progress(
+                Event(phase, step, schedule.budget, last_loss.get(k0), last_acc.get(k0), None, len(active), K)
+            )
+        if save is not None and (
+            step % schedule.checkpoint_every == 0 or clock() - last_save >= schedule.checkpoint_every_s
+        ):
+            elapse()
+            save(step)
+            last_save = tick = clock()  # saving is not training time
+    elapse()
     if save is not None:
-        save()
-    return reason
+        save(step)
+    return step
 
 
-def _eval_row(
-    model: torch.nn.Module,
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    data: Data,
+def _record(
+    track: Track, row: Row, rule: StopRule | None, step: int, at_end: bool, budget_reason: str
+) -> None:
+    if not row.finite():
+        track.stop(DIVERGED, step)  # the track keeps its last finite row
+        return
+    track.add_row(row)
+    if at_end:
+        track.stop(budget_reason, step)
+    elif rule is not None:
+        reason = rule(track)
+        if reason is not None:
+            track.stop(reason, step)
+
+
+def evaluation_row(
     step: int,
+    *,
+    nll: torch.Tensor,
+    hit: torch.Tensor,
+    in_train: torch.Tensor,
+    norm: float,
     wall_s: float,
-) -> dict[str, Any]:
-    train_loss, train_acc = evaluate(forward, data.train_tokens, data.train_labels)
-    test_loss = test_acc = None
-    if data.test_tokens is not None and data.test_tokens.shape[0] > 0:
-        test_loss, test_acc = evaluate(forward, data.test_tokens, data.test_labels)
-    norm = param_norm(model)
-    return {
-        "step": step,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "param_norm": norm if math.isfinite(norm) else None,
-        "wall_s": round(wall_s, 3),
-    }
+    circuits: dict[str, Any] | None = None,
+) -> Row:
+    """A row from per-example losses and hits over the whole dataset ``(N,)`` and the member's
+    train mask ``(N,)``; the test set is the complement (empty: no test metrics)."""
+    test = ~in_train
+    has_test = bool(test.any())
+    return Row(
+        step=step,
+        train_loss=float(nll[in_train].mean()),
+        train_acc=float(hit[in_train].double().mean()),
+        test_loss=float(nll[test].mean()) if has_test else None,
+        test_acc=float(hit[test].double().mean()) if has_test else None,
+        param_norm=norm,
+        wall_s=round(wall_s, 3),
+        **(circuits or {}),
+    )

@@ -291,3 +291,17 @@ def s5_tables() -> dict[str, torch.Tensor]:
             conj[i, j] = index[s5_compose(ab, a_inv)]
             xyx[i, j] = index[s5_compose(ab, a)]
     return {"mul": mul, "conj": conj, "xyx": xyx}
+
+
+#: added to a run's seed for its random labels, so they are not the split's random stream
+RANDOM_LABEL_SEED_OFFSET = 7_919
+
+
+def random_labels(n: int, n_classes: int, seed: int) -> torch.Tensor:
+    """``n`` labels drawn uniformly from ``0 .. n_classes - 1`` with a seeded CPU generator.
+
+    Section 5.1 makes C_mem-only networks by "using completely random labels for the training
+    data": a network can fit them only by memorising. The draw depends only on the arguments.
+    """
+    g = torch.Generator().manual_seed(seed + RANDOM_LABEL_SEED_OFFSET)
+    return torch.randint(n_classes, (n,), generator=g)

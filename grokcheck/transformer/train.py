@@ -10,15 +10,17 @@ rounds the loss of well-fit examples to 0 once it nears 1e-7, so they stop givin
 that speeds up the decay of memorisation (p = 113 groks at ~9.7k steps instead of ~13.1k) but
 lets train accuracy dip below 100% (docs/training.md).
 
-A run stops after ``steps`` steps when given, else once test accuracy >= 0.99 has held for
-``hold_steps`` steps ("grokked"), or at ``max_steps``.
+A run stops after ``steps`` steps when given, else when its rule fires (``until``: "grokked",
+test accuracy >= 0.99 held for ``hold_steps``; or "converged",
+:mod:`grokcheck.transformer.convergence`), or at ``max_steps``. ``random_labels`` replaces the
+train labels by uniformly random ones (Section 5.1's C_mem-only networks); the test set then
+measures nothing the network was taught.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +28,25 @@ import torch
 
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
-from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
+from grokcheck.records import atomic_write_json, atomic_write_text, dumps, to_jsonable
 from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
-from grokcheck.transformer.loop import Data, Progress, Tracker, grokked_rule, run_loop
-from grokcheck.transformer.model import ModelConfig, Transformer, make_model
+from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
+from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
+from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
+from grokcheck.transformer.metrics import Track
+from grokcheck.transformer.model import ModelConfig, Transformer, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.single import CircuitHook, SingleModel
 
 DEFAULT_TRAIN_FRAC = 0.3
 #: config fields that may change when a run is resumed (they only move where it stops)
-RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_steps")
+RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_max_steps", "checkpoint_every_s")
+UNTIL = ("grokked", "converged")
+RANDOM_LABELS_NOTE = (
+    "random labels: the network was trained on uniformly random train labels, so its test "
+    "accuracy measures nothing it was taught (chance is 1/n_classes)"
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,11 @@ class TrainConfig(OptimConfig):
         train_frac / train_size: the train set as a fraction of the dataset or an exact size;
             give at most one (default: fraction 0.3, Figure 1a's setting).
         seed: seeds the initialisation; ``data_seed`` (default: ``seed``) the split.
-        steps: a fixed number of steps; ``None`` = until grokked, capped at ``max_steps``.
+        steps: a fixed number of steps; ``None`` = until ``until`` fires, capped at ``max_steps``.
+        until: "grokked" or "converged"; default "converged" with random labels (they never
+            grok), else "grokked".
+        random_labels: train on uniformly random labels drawn from ``data_seed``/``seed``.
+        circuits: record Appendix B's circuit measurements at every evaluation (addition only).
         hold_steps: how long test accuracy >= 0.99 must hold to count as grokked.
         eval_every: steps between evaluations; checkpoint_every: steps between checkpoints.
     """
@@ -65,6 +79,11 @@ class TrainConfig(OptimConfig):
     hold_steps: int = 500
     eval_every: int = 100
     checkpoint_every: int = 1000
+    checkpoint_every_s: float = 60.0
+    random_labels: bool = False
+    until: str | None = None
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    circuits: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,6 +115,11 @@ class TrainConfig(OptimConfig):
         validate.int_at_least("hold_steps", self.hold_steps, 0)
         validate.int_at_least("eval_every", self.eval_every, 1)
         validate.int_at_least("checkpoint_every", self.checkpoint_every, 1)
+        validate.positive_float("checkpoint_every_s", self.checkpoint_every_s)
+        if self.until is not None:
+            validate.choice("until", self.until, UNTIL)
+        if self.circuits and self.task != "add":
+            raise InputError("circuits", f"circuits are measured for modular addition only, not {self.task}")
 
     @property
     def resolved_train_size(self) -> int:
@@ -103,6 +127,16 @@ class TrainConfig(OptimConfig):
             return self.train_size
         frac = DEFAULT_TRAIN_FRAC if self.train_frac is None else self.train_frac
         return round(frac * tasks.dataset_size(self.task, self.p))
+
+    @property
+    def stop_rule(self) -> str:
+        if self.until is not None:
+            return self.until
+        return "converged" if self.random_labels else "grokked"
+
+    @property
+    def split_seed(self) -> int:
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def budget(self) -> int:
@@ -128,7 +162,7 @@ class TrainResult:
     ``step_train_100`` is exact (checked every step); the test milestones are the first
     evaluation step at which test accuracy reached 0.95 / 0.99. ``train_acc_drops`` counts
     steps after ``step_train_100`` where train accuracy fell below 100%. ``stopped`` is
-    ``grokked``, ``steps``, ``max_steps``, ``converged`` or ``interrupted``.
+    ``grokked``, ``steps``, ``max_steps``, ``converged``, ``diverged`` or ``interrupted``.
     """
 
     task: str
@@ -148,13 +182,15 @@ class TrainResult:
     eps: float
     threads: int  # torch CPU threads: results are bit-reproducible for the same count
     out_dir: str | None = None
+    budget: int | None = None  # the step cap this phase ran under
+    converged: bool = False  # its stop rule fired before the cap
+    initial_param_norm: float | None = None
+    random_labels: bool = False
+    note: str | None = None
 
 
 def make_forward(model: Transformer, engine: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``.
-
-    The training step calls it once per step, so any exact engine can stand in for the model.
-    """
+    """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``."""
     if engine == "reference":
         return model
     from grokcheck.transformer import engine as fast
@@ -162,9 +198,35 @@ def make_forward(model: Transformer, engine: str) -> Callable[[torch.Tensor], to
     return fast.make_forward(model, engine)
 
 
-def final_metrics(tracker: Tracker) -> Metrics:
-    r = tracker.rows[-1]
-    return Metrics(**{f.name: r[f.name] for f in dataclasses.fields(Metrics)})
+def final_metrics(track: Track) -> Metrics:
+    r = track.last
+    return Metrics(r.step, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.param_norm)
+
+
+def circuit_hook(p: int) -> CircuitHook:
+    """Appendix B's measurements (:mod:`grokcheck.transformer.circuits`) as a row's circuit
+    fields, for addition mod ``p``: o_t/o_m on the train set (scored on the labels trained on)
+    and on the test set, the trigonometric share of the logits and the mean correct logit."""
+    from grokcheck.transformer import circuits
+
+    def hook(logits: torch.Tensor, in_train: torch.Tensor, scored: torch.Tensor) -> dict[str, Any]:
+        m = circuits.measure_logits(logits, p, train_mask=in_train, train_labels=scored[in_train])
+        return {
+            "o_t": m.o_t_train,
+            "o_m": m.o_m_train,
+            "o_t_test": m.o_t_test,
+            "o_m_test": m.o_m_test,
+            "trig_fraction": m.trig_fraction,
+            "correct_logit": m.correct_logit_train,
+        }
+
+    return hook
+
+
+def stop_rule(cfg: TrainConfig) -> StopRule | None:
+    if cfg.steps is not None:
+        return None
+    return grokked_rule(cfg.hold_steps) if cfg.stop_rule == "grokked" else converged_rule(cfg.convergence)
 
 
 def train(
@@ -173,7 +235,7 @@ def train(
     device: str = "auto",
     out_dir: str | Path | None = None,
     resume: bool = False,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[Event], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train one model on ``cfg.task`` and return what it reached (Figure 1a's experiment).
@@ -184,126 +246,155 @@ def train(
         out_dir: run folder for ``config.json``, ``metrics.jsonl``, ``summary.json``,
             ``curves.png`` and ``checkpoint.pt``; ``None`` writes nothing.
         resume: continue the run in ``out_dir`` from its checkpoint (the config must match
-            except for :data:`RESUMABLE_CHANGES`).
+            except for :data:`RESUMABLE_CHANGES`); a run killed before its first checkpoint
+            starts again from step 0 with its saved config.
         progress: called after every step and evaluation.
         stop: polled between steps; when it returns true the run checkpoints and returns with
             ``stopped == "interrupted"`` (the CLI sets it on Ctrl-C).
 
     Raises:
         InputError: CUDA requested but unavailable, or a config that differs on resume.
-        RunError: a missing or corrupt checkpoint on resume.
+        RunError: a corrupt checkpoint on resume, or a run that diverged (non-finite loss or
+            parameters; the last good checkpoint is kept).
     """
     dev = resolve_device(device)
     configure(dev)
     ds = tasks.make_dataset(cfg.task, cfg.p)
-    sp = tasks.split(
-        ds,
-        train_size=cfg.resolved_train_size,
-        seed=cfg.seed if cfg.data_seed is None else cfg.data_seed,
-    )
+    sp = tasks.split(ds, train_size=cfg.resolved_train_size, seed=cfg.split_seed)
+    train_labels = None
+    if cfg.random_labels:
+        train_labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, cfg.split_seed)
     mcfg = ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes)
     model = make_model(mcfg, seed=cfg.seed, dtype=PARAM_DTYPES[cfg.param_dtype], device=dev)
+    init_norm = param_norm(model)
     optimizer = make_optimizer(model, cfg)
-    tracker = Tracker()
+    tracks, step = [Track()], 0
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
     if resume:
-        if ckpt_path is None:
-            raise RunError("resume needs the run folder (--out DIR)")
-        ckpt = load_checkpoint(ckpt_path, kind="train")
-        check_same_config(cfg, ckpt["config"], ckpt_path)
-        restore(ckpt, model, optimizer, tracker)
+        if out is None:
+            raise InputError("out", "resume needs the run folder")
+        remove_stale_temp_files(out)
+        if ckpt_path.is_file():  # else: killed before its first checkpoint, so start again
+            ckpt = load_checkpoint(ckpt_path, kind="train")
+            check_same_config(cfg, ckpt["config"], ckpt_path)
+            tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
+            reopen(tracks[0], step, cfg.budget)
     if out is not None:
         atomic_write_json(out / "config.json", cfg)
 
-    def save() -> None:
-        if ckpt_path is not None:
-            save_checkpoint(ckpt_path, checkpoint_payload(cfg, model, optimizer, tracker), kind="train")
-            write_metrics(out / "metrics.jsonl", tracker)
+    def save(at: int) -> None:
+        if tracks[0].stopped != DIVERGED:  # keep the last good checkpoint
+            save_checkpoint(ckpt_path, single_payload(cfg, model, optimizer, tracks, at), kind="train")
+        write_metrics(out / "metrics.jsonl", tracks[0])
 
-    data = Data(*(t.to(dev) for t in (sp.train_tokens, sp.train_labels, sp.test_tokens, sp.test_labels)))
-    stopped = run_loop(
-        model=model,
-        optimizer=optimizer,
-        forward=make_forward(model, cfg.engine),
-        data=data,
-        tracker=tracker,
-        budget=cfg.budget,
-        rule=None if cfg.steps is not None else grokked_rule(cfg.hold_steps),
-        eval_every=cfg.eval_every,
+    stepper = SingleModel(
+        model,
+        optimizer,
+        make_forward(model, cfg.engine),
+        tokens=ds.tokens.to(dev),
+        labels=ds.labels.to(dev),
+        train_idx=sp.train_idx.to(dev),
+        train_labels=train_labels,
         loss_dtype=LOSS_DTYPES[cfg.loss_dtype],
+        circuits=circuit_hook(ds.p) if cfg.circuits else None,
+    )
+    schedule = Schedule(
+        budget=cfg.budget,
+        eval_every=cfg.eval_every,
         checkpoint_every=cfg.checkpoint_every,
+        checkpoint_every_s=cfg.checkpoint_every_s,
+        budget_reason="steps" if cfg.steps is not None else "max_steps",
+    )
+    step = run_loop(
+        stepper,
+        tracks,
+        start_step=step,
+        schedule=schedule,
+        rules=[stop_rule(cfg)],
         save=save if out is not None else None,
         progress=progress,
         stop=stop,
         phase="train",
-        budget_reason="steps" if cfg.steps is not None else "max_steps",
     )
-    result = TrainResult(
-        task=cfg.task,
-        p=ds.p,
-        train_size=len(sp.train_idx),
-        test_size=len(sp.test_idx),
-        steps=tracker.step,
-        final=final_metrics(tracker),
-        step_train_100=tracker.step_train_100,
-        step_test_95=tracker.step_test_95,
-        step_test_99=tracker.step_test_99,
-        train_acc_drops=tracker.train_acc_drops,
-        stopped=stopped,
-        wall_s=round(tracker.wall_s, 3),
-        device=str(dev),
-        loss_dtype=cfg.loss_dtype,
-        eps=cfg.eps,
-        threads=torch.get_num_threads(),
-        out_dir=str(out) if out is not None else None,
+    result = phase_result(
+        cfg, ds, tracks[0], step, str(dev), train_size=len(sp.train_idx), init_norm=init_norm
     )
+    result = TrainResult(**{**result.__dict__, "out_dir": str(out) if out is not None else None})
     if out is not None:
         atomic_write_json(out / "summary.json", result)
         from grokcheck.transformer.plots import plot_curves
 
-        plot_curves(tracker.rows, out / "curves.png", title=run_title(cfg, result), result=result)
+        plot_curves(track_rows(tracks[0]), out / "curves.png", title=run_title(cfg, result), result=result)
+    if result.stopped == DIVERGED:
+        raise RunError(divergence_message(cfg, tracks[0], out))
     return result
+
+
+def phase_result(
+    cfg: Any,
+    ds: tasks.Dataset,
+    track: Track,
+    step: int,
+    device: str,
+    *,
+    train_size: int,
+    init_norm: float | None,
+) -> TrainResult:
+    """A phase's summary from its track (``stopped`` is ``interrupted`` while it is open)."""
+    stopped = track.stopped or INTERRUPTED
+    return TrainResult(
+        task=cfg.task,
+        p=ds.p,
+        train_size=train_size,
+        test_size=len(ds) - train_size,
+        steps=step,
+        final=final_metrics(track),
+        step_train_100=track.step_train_100,
+        step_test_95=track.step_test_95,
+        step_test_99=track.step_test_99,
+        train_acc_drops=track.train_acc_drops,
+        stopped=stopped,
+        wall_s=round(track.wall_s, 3),
+        device=device,
+        loss_dtype=cfg.loss_dtype,
+        eps=cfg.eps,
+        threads=torch.get_num_threads(),
+        budget=getattr(cfg, "budget", None),
+        converged=stopped in ("converged", "grokked"),
+        initial_param_norm=init_norm,
+        random_labels=bool(getattr(cfg, "random_labels", False)),
+        note=RANDOM_LABELS_NOTE if getattr(cfg, "random_labels", False) else None,
+    )
+
+
+def reopen(track: Track, step: int, budget: int) -> None:
+    """On resume: a run that stopped at its step budget continues when the budget grew; a budget
+    below the step already reached is refused (the records could not agree with it)."""
+    if budget < step:
+        raise InputError("steps", f"the run being resumed is already at step {step}; give a budget >= {step}")
+    if track.stopped in ("steps", "max_steps") and budget > step:
+        track.stopped = track.stop_step = None
+
+
+def divergence_message(cfg: Any, track: Track, out: Path | None) -> str:
+    where = f"; the last good checkpoint is in {out}" if out is not None else ""
+    return (
+        f"training diverged at step {track.stop_step} (non-finite loss or parameters); "
+        f"lower the learning rate ({cfg.lr:g}) or the weight decay ({cfg.weight_decay:g}){where}"
+    )
+
+
+def remove_stale_temp_files(out: Path) -> None:
+    """Temp files an atomic write left behind when its process was killed mid-write."""
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def run_title(cfg: TrainConfig, r: TrainResult) -> str:
     what = tasks.TASKS[cfg.task].formula
-    return f"{what}{'' if r.p is None else f', p={r.p}'}: train {r.train_size}, test {r.test_size}"
-
-
-def checkpoint_payload(
-    cfg: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, tracker: Tracker
-) -> dict[str, Any]:
-    return {
-        "config": to_jsonable(cfg),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": _to_cpu(optimizer.state_dict()),
-        "step": tracker.step,
-        "tracker": tracker.to_dict(),
-        "rng": torch.get_rng_state(),
-    }
-
-
-def restore(
-    ckpt: dict[str, Any],
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer | None,
-    tracker: Tracker | None,
-) -> None:
-    """Load a checkpoint's states into ``model`` (and ``optimizer``, ``tracker``) in place."""
-    try:
-        model.load_state_dict(ckpt["model"])
-        if optimizer is not None:
-            optimizer.load_state_dict(ckpt["optimizer"])
-        if tracker is not None:
-            loaded = Tracker.from_dict(ckpt["tracker"])
-            for f in dataclasses.fields(Tracker):
-                setattr(tracker, f.name, getattr(loaded, f.name))
-        if "rng" in ckpt:
-            torch.set_rng_state(ckpt["rng"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        reason = " ".join(str(e).split())[:120]
-        raise RunError(f"checkpoint does not fit this model or run ({reason})") from None
+    labels = ", random labels" if r.random_labels else ""
+    return f"{what}{'' if r.p is None else f', p={r.p}'}: train {r.train_size}, test {r.test_size}{labels}"
 
 
 def check_same_config(cfg: Any, saved: dict[str, Any], path: Path) -> None:
@@ -320,18 +411,10 @@ def check_same_config(cfg: Any, saved: dict[str, Any], path: Path) -> None:
             )
 
 
-def write_metrics(path: Path, tracker: Tracker) -> None:
+def track_rows(track: Track) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in track.rows]
+
+
+def write_metrics(path: Path, track: Track) -> None:
     """All evaluation rows so far as JSON lines (readable with ``pandas.read_json(lines=True)``)."""
-    from grokcheck.records import dumps
-
-    atomic_write_text(path, "".join(dumps(r) + "\n" for r in tracker.rows))
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
+    atomic_write_text(path, "".join(dumps(r) + "\n" for r in track_rows(track)))

@@ -1,0 +1,151 @@
+"""Train a chunk of :class:`~grokcheck.experiments.spec.RunSpec` as batched ensembles.
+
+:func:`run_chunk` is what every executor calls (here, or on a Dask worker). Specs that share
+the ensemble-wide settings (task, modulus, step cap, eps, loss dtype, evaluation and
+convergence windows) train together as one :class:`~grokcheck.transformer.ensemble.Ensemble`,
+each member with its own seed, subset size, learning rate, weight decay and start: its seed's
+pretrained network (``"ungrok"``, one cached network per seed), its own initialisation
+(``"scratch"``) or its own initialisation with random train labels (``"random_labels"``).
+Each member stops when the convergence rule fires for it or at ``max_steps``; Appendix B's
+circuit measurements are taken on each final network (addition only).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
+from grokcheck.transformer.batch import MemberResult, train_ensemble
+from grokcheck.transformer.convergence import ConvergenceConfig
+from grokcheck.transformer.ensemble import EnsembleConfig, Member
+from grokcheck.transformer.optim import OptimConfig
+from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
+from grokcheck.transformer.runtime import configure, resolve_device
+
+
+def _batch_key(s: RunSpec) -> tuple:
+    return (s.task, s.p, s.max_steps, s.eps, s.loss_dtype, s.eval_every, s.convergence_window)
+
+
+def pretrain_config(s: RunSpec) -> PretrainConfig:
+    """The pretrained network an ``"ungrok"`` spec starts from (Appendix A.2: same seed)."""
+    optim = OptimConfig(eps=s.eps, loss_dtype=s.loss_dtype, lr=s.lr)
+    return PretrainConfig(task=s.task, p=s.p, seed=s.seed, optim=optim, max_steps=s.pretrain_max_steps)
+
+
+def run_chunk(
+    specs: Sequence[RunSpec],
+    *,
+    device: str = "cpu",
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    stop: Callable[[], bool] | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> list[RunRecord]:
+    """Train every spec to convergence (or its cap) and return one record per spec, in order.
+
+    ``checkpoint_dir``: where each batch checkpoints (by steps and time), so a chunk killed
+    mid-way resumes there; the checkpoint is removed when the batch finishes.
+    """
+    dev = resolve_device(device)
+    configure(dev)
+    out: dict[int, RunRecord] = {}
+    order = sorted(range(len(specs)), key=lambda i: _batch_key(specs[i]))
+    for _key, group in itertools.groupby(order, key=lambda i: _batch_key(specs[i])):
+        idx = list(group)
+        for i, rec in zip(
+            idx, _run_batch([specs[i] for i in idx], dev, cache_dir, stop, checkpoint_dir), strict=True
+        ):
+            out[i] = rec
+    return [out[i] for i in range(len(specs))]
+
+
+def _run_batch(
+    specs: list[RunSpec],
+    dev: torch.device,
+    cache_dir: str | Path | None,
+    stop: Callable[[], bool] | None,
+    checkpoint_dir: str | Path | None,
+) -> list[RunRecord]:
+    s0 = specs[0]
+    members = tuple(
+        Member(
+            seed=s.seed,
+            train_size=s.train_size,
+            lr=s.lr,
+            weight_decay=s.weight_decay,
+            random_labels=s.kind == "random_labels",
+        )
+        for s in specs
+    )
+    cfg = EnsembleConfig(
+        members=members,
+        task=s0.task,
+        p=s0.p,
+        steps=s0.max_steps,
+        eval_every=s0.eval_every,
+        eps=s0.eps,
+        loss_dtype=s0.loss_dtype,
+        convergence=ConvergenceConfig(window=s0.convergence_window),
+    )
+    init = [
+        pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir).state if s.kind == "ungrok" else None
+        for s in specs
+    ]
+    ckpt = None
+    if checkpoint_dir is not None:
+        from grokcheck.configs import config_key
+
+        ckpt = Path(checkpoint_dir) / f"batch-{config_key({'specs': [s.key() for s in specs]})}.pt"
+    result = train_ensemble(cfg, device=dev, init=init, stop=stop, checkpoint=ckpt)
+    circuits = _circuits(specs, result.members, dev) if s0.task == "add" else [None] * len(specs)
+    if ckpt is not None and all(m.stopped != "interrupted" for m in result.members):
+        ckpt.unlink(missing_ok=True)
+    return [
+        _record(s, m, c, result.wall_s / len(specs))
+        for s, m, c in zip(specs, result.members, circuits, strict=True)
+    ]
+
+
+def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
+    from grokcheck.transformer import circuits, tasks
+
+    ds = tasks.make_dataset("add", specs[0].p)
+    out = []
+    for s, m in zip(specs, results, strict=True):
+        sp = tasks.split(ds, train_size=s.train_size, seed=s.seed)
+        labels = None
+        if s.kind == "random_labels":
+            labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, s.seed)
+        out.append(circuits.measure_state(m.state, sp, train_labels=labels, device=dev))
+    return out
+
+
+def _record(s: RunSpec, m: MemberResult, c, wall_s: float) -> RunRecord:
+    f = m.final
+    return RunRecord(
+        spec=s,
+        steps=m.steps,
+        converged=m.stopped == "converged",
+        stopped=m.stopped,
+        train_acc=f.train_acc,
+        test_acc=f.test_acc,
+        train_loss=f.train_loss,
+        test_loss=f.test_loss,
+        param_norm=f.param_norm,
+        correct_logit=None if c is None else c.correct_logit_train,
+        o_t=None if c is None else c.o_t_train,
+        o_m=None if c is None else c.o_m_train,
+        o_t_test=None if c is None else c.o_t_test,
+        o_m_test=None if c is None else c.o_m_test,
+        trig_fraction=None if c is None else c.trig_fraction,
+        gen_only=None if c is None else c.gen_only,
+        wall_s=round(wall_s, 3),
+        curve=tuple(
+            CurvePoint(r.step, r.train_acc, r.test_acc, r.train_loss, r.test_loss, r.param_norm)
+            for r in m.rows
+        ),
+    )
