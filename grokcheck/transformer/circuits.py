@@ -248,7 +248,7 @@ def measure_logits_batched(
     p: int,
     *,
     train_mask: torch.Tensor,
-    train_labels: torch.Tensor,
+    train_labels: torch.Tensor | Sequence[torch.Tensor],
     param_norms: Sequence[float] | None = None,
     task: str = "add",
     centre: bool = True,
@@ -261,7 +261,8 @@ def measure_logits_batched(
         p: the modulus.
         train_mask: ``(p*p,)`` shared by all members, or ``(K, p*p)``; true on train rows.
         train_labels: the label each train row was trained on, in ascending row order:
-            ``(n_train,)`` or ``(K, n_train)`` (all members need the same number of train rows).
+            ``(n_train,)`` or ``(K, n_train)``; or a list of K 1-D tensors when the members'
+            train sets differ in size (with a ``(K, p*p)`` mask).
         param_norms: ``||theta||`` of each member, recorded as is.
         task: must be ``"add"``.
         centre: centre logits over classes per input first (module docstring).
@@ -279,7 +280,14 @@ def measure_logits_batched(
     if param_norms is not None and len(param_norms) != K:
         raise InputError("param_norms", f"need one norm per member ({K}), got {len(param_norms)}")
     mask = train_mask.to(device=logits.device, dtype=torch.bool)
-    targets = add_targets(p, mask, train_labels.to(logits.device))
+    if isinstance(train_labels, torch.Tensor):
+        targets = add_targets(p, mask, train_labels.to(logits.device))
+    else:
+        if len(train_labels) != K or mask.ndim != 2:
+            raise InputError("train_labels", f"a list needs {K} entries and a ({K}, {p * p}) mask")
+        targets = torch.stack(
+            [add_targets(p, mask[j], lab.to(logits.device)) for j, lab in enumerate(train_labels)]
+        )
     targets, mask = targets.expand(K, p * p), mask.expand(K, p * p)
     out: list[CircuitMetrics] = []
     with torch.no_grad():

@@ -204,6 +204,20 @@ def test_batched_equals_single_per_member() -> None:
         assert batched[j].param_norm == j + 1.0 and batched[j].key_frequencies == one.key_frequencies
 
 
+def test_batched_members_with_different_train_sizes() -> None:
+    p = 11
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(3, p * p, p, generator=g, dtype=torch.float64)
+    masks = torch.stack([random_mask(p, f, s) for s, f in enumerate((0.2, 0.5, 0.8))])
+    labels = [torch.randint(0, p, (int(m.sum()),), generator=g) for m in masks]
+    batched = C.measure_logits_batched(logits, p, train_mask=masks, train_labels=labels)
+    for j in range(3):
+        one = C.measure_logits(logits[j], p, train_mask=masks[j], train_labels=labels[j])
+        assert batched[j] == one
+    with pytest.raises(InputError):
+        C.measure_logits_batched(logits, p, train_mask=masks[0], train_labels=labels)
+
+
 def test_bad_input() -> None:
     p = 7
     Z = torch.zeros(p * p, p)
