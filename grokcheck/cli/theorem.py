@@ -45,7 +45,7 @@ def d4(
     """Theorem D.4: optimal weights across circuits of different efficiency (Eq. 6).
 
     Besides each option's range, the combination must keep the weight bound
-    (q ln n_labels / (alpha P_i^q))^(kappa/q) within [1e-100, 1e12] for every circuit and the
+    (q ln n_labels / (alpha P_i^q))^(kappa/q) within [1e-100, 1e30] for every circuit and the
     predicted largest weight within [1e-8, 1e8] (float64 loses the optimum outside them).
     """
     from grokcheck.theory.d4 import D4Config, check_d4

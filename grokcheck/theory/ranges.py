@@ -22,7 +22,7 @@ N_LABELS = (2, 1000)
 #: Theorem D.4, joint: log10 of the weight bound (q ln n_labels / (alpha P_i^q))^(kappa/q) must
 #: lie in this range for every circuit (above: float64 overflow and huge 1-D searches; below:
 #: the bound underflows to 0)
-LOG10_WEIGHT_BOUND = (-100.0, 12.0)
+LOG10_WEIGHT_BOUND = (-100.0, 30.0)
 #: Theorem D.4, joint: the predicted largest weight must lie in this range; below it the optimum
 #: is lost in float64 rounding (Eq. 6 is flat to 1e-16 there), above it the search is too long
 OPTIMUM = (1e-8, 1e8)
