@@ -139,3 +139,20 @@ def test_check_d1_passes_its_arguments(monkeypatch):
     r = d1.check_d1(n_classifiers=11, seed=4)
     assert seen["num"] == {"n_classifiers": 11, "seed": 4} and seen["vio"] == {"seed": 4}
     assert r.holds and r.theorem == "D.1"
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_classifiers": 0}, "n_classifiers"),
+        ({"n_classifiers": 100_001}, "n_classifiers"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**63}, "seed"),
+    ],
+)
+def test_check_d1_ranges(kwargs, name):
+    from grokcheck.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        d1.check_d1(**kwargs)
+    assert e.value.name == name

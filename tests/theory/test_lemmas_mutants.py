@@ -118,3 +118,11 @@ def test_check_lemmas_combines(monkeypatch):
 
 def test_d3_exact_limit():
     assert lemmas.d3_exact() is True
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_check_lemmas_seed_range(seed):
+    from grokcheck.errors import InputError
+
+    with pytest.raises(InputError, match="--seed"):
+        lemmas.check_lemmas(seed=seed)
