@@ -62,11 +62,19 @@ def memorised_steps(trace: Trace, cfg: SimConfig, loss: str = "appendix_c") -> i
     return int(((train < THRESHOLD) & (test > math.log(cfg.n_labels))).sum())
 
 
+def loss_ratio(test: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """``test / train``, with 1 where both are 0 and inf where only the train loss is (a
+    cross-entropy can underflow to 0 without weight decay)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.asarray(test, float) / np.asarray(train, float)
+    return np.where((train == 0) & (test == 0), 1.0, np.where(train == 0, np.inf, r))
+
+
 def max_loss_ratio(trace: Trace, loss: str = "appendix_c", skip: float = SIMILAR_SKIP) -> tuple[float, int]:
     """Largest test/train loss ratio after the first ``skip`` of the run, and its step."""
     train, test = trace.losses(loss)
     first = max(1, math.ceil(skip * (len(train) - 1)))
-    ratio = test[first:] / train[first:]
+    ratio = loss_ratio(test[first:], train[first:])
     i = int(np.argmax(ratio))
     return float(ratio[i]), first + i
 
@@ -192,7 +200,8 @@ def similar_losses(trace: Trace, loss: str = "appendix_c") -> Check:
     ro, at_o = max_loss_ratio(trace, OTHER[loss])
     train, test = trace.losses(loss)
     first = max(1, math.ceil(SIMILAR_SKIP * (len(train) - 1)))
-    above = np.flatnonzero(test / train > SIMILAR_RATIO)
+    ratios = loss_ratio(test, train)
+    above = np.flatnonzero(ratios > SIMILAR_RATIO)
     if above.size and above[-1] == len(train) - 1:
         settled = f"> {SIMILAR_RATIO:g} to the last step"
     else:
@@ -201,7 +210,7 @@ def similar_losses(trace: Trace, loss: str = "appendix_c") -> Check:
         "test loss is very similar to train loss throughout training",
         "Figure 2c",
         f"{LOSS_NAMES[loss]}: max test/train after step {first} = {r:.2f} at step {at}, "
-        f"{settled}, {test[-1] / train[-1]:.2f} at the end "
+        f"{settled}, {ratios[-1]:.2f} at the end "
         f"(needed <= {SIMILAR_RATIO:g} after step {first}); "
         f"{LOSS_NAMES[OTHER[loss]]}: {ro:.2f} at step {at_o}",
         r <= SIMILAR_RATIO,

@@ -69,6 +69,17 @@ def test_similar_losses_passes_and_fails_on_made_traces():
     assert checks.similar_losses(made_trace(train, early)).holds
 
 
+def test_zero_train_loss_gives_an_infinite_ratio_without_warnings():
+    import warnings
+
+    train = np.array([1.0, 0.5, 0.0, 0.0])
+    test = np.array([1.0, 0.5, 0.0, 0.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(checks.loss_ratio(test, train), [1, 1, 1, np.inf])
+        assert not checks.similar_losses(made_trace(train, test)).holds
+
+
 def test_claims_fail_on_the_wrong_panel(traces):
     """Negative tests: each claim rejects a run that does not show it."""
     a, b, c = traces["2a"], traces["2b"], traces["2c"]
