@@ -156,3 +156,54 @@ def test_check_d1_ranges(kwargs, name):
     with pytest.raises(InputError) as e:
         d1.check_d1(**kwargs)
     assert e.value.name == name
+
+
+def test_defaults_and_margins():
+    """Documented defaults: scale 1 (h itself), margins drawn from [1e-3, 3]."""
+    rng = np.random.default_rng(0)
+    logits, labels = d1.random_perfect_classifier(rng, 20000, 3)
+    assert d1.loss_of(logits, labels) == d1.loss_of(logits, labels, 1.0)
+    assert d1.dloss_dscale(logits, labels) == d1.dloss_dscale(logits, labels, 1.0)
+    rows = np.arange(20000)
+    others = logits.copy()
+    others[rows, labels] = -np.inf
+    gap = logits[rows, labels] - others.max(axis=1)
+    assert 1e-3 <= gap.min() < 1.2e-3 and 2.99 < gap.max() <= 3.0
+
+
+def test_signature_defaults():
+    """The defaults the CLI and verify rely on (documented in their help and docstrings)."""
+    import inspect
+
+    def defaults(f):
+        return {k: v.default for k, v in inspect.signature(f).parameters.items() if v.default is not v.empty}
+
+    assert defaults(d1.exact_check) == {"max_wrong": 4}
+    assert defaults(d1.numeric_check) == {
+        "n_classifiers": 200,
+        "n_examples": 20,
+        "n_labels": 7,
+        "seed": 0,
+        "margins": (1e-3, 3.0),
+    }
+    assert defaults(d1.find_violation) == {"n_tries": 2000, "n_examples": 5, "n_labels": 5, "seed": 0}
+    assert defaults(d1.check_d1) == {"n_classifiers": 200, "seed": 0}
+    assert defaults(d1.random_perfect_classifier) == {"margins": (1e-3, 3.0)}
+
+
+def test_results_are_frozen():
+    import dataclasses
+
+    for cls in (d1.D1Exact, d1.D1Numeric, d1.D1Violation, d1.D1Check):
+        assert cls.__dataclass_params__.frozen, cls
+    v = d1.D1Violation(True, 0.5, 2.0, 1.0, 2.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.found = False
+
+
+@pytest.mark.parametrize("value, negative, undecided", [(-1, True, False), (1, False, False)])
+def test_exact_verdicts_can_fail(monkeypatch, value, negative, undecided):
+    """If sympy's derivative were a constant, both exact verdicts must follow it."""
+    monkeypatch.setattr(sp, "together", lambda e: sp.Integer(value))
+    e = d1.exact_check(max_wrong=2)
+    assert e.negative_when_margins_positive is negative and e.undecided_when_margins_real is undecided
