@@ -126,3 +126,48 @@ def test_check_lemmas_seed_range(seed):
 
     with pytest.raises(InputError, match="--seed"):
         lemmas.check_lemmas(seed=seed)
+
+
+def test_signature_defaults_and_frozen():
+    import dataclasses
+    import inspect
+
+    def defaults(f):
+        return {k: v.default for k, v in inspect.signature(f).parameters.items() if v.default is not v.empty}
+
+    assert defaults(lemmas.d2_numeric) == {"n": 20000, "seed": 0, "r_range": (1e-3, 1.0)}
+    assert defaults(lemmas.check_d2) == {"n": 20000, "seed": 0}
+    assert defaults(lemmas.check_d3) == {"n": 300, "seed": 0}
+    assert defaults(lemmas.check_lemmas) == {"seed": 0}
+    assert defaults(lemmas.d3_find_delta) == {"on_right": "epsilon"}
+    assert defaults(lemmas.d2_exact) == {"r_above_one": False}
+    for cls in (lemmas.LemmaD2, lemmas.LemmaD3, lemmas.LemmasCheck):
+        assert cls.__dataclass_params__.frozen
+    r = lemmas.check_d3(n=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.holds = False
+
+
+def test_d2_numeric_draws_span_decades():
+    """a, b span ~1e-3..1e3 (exponential times 10^U(-3, 3)); r = 1 is always among the samples."""
+    s1 = lemmas.d2_numeric(n=4000, seed=2, r_range=(0.999999, 1.0))
+    assert abs(s1) < 1e-5
+    # with r fixed at 0.1, min slack over a = 0 rows is 0; drop them by checking r = 0.1 vs 0.2 ranges
+    assert lemmas.d2_numeric(n=4000, r_range=(0.1, 0.1)) == 0.0
+
+
+def test_check_d2_uses_its_arguments(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(lemmas, "d2_numeric", lambda n, seed: seen.update(n=n, seed=seed) or 0.0)
+    monkeypatch.setattr(lemmas, "d2_exact", lambda: (True, True))
+    lemmas.check_d2(n=123, seed=9)
+    assert seen == {"n": 123, "seed": 9}
+
+
+def test_check_lemmas_passes_the_seed(monkeypatch):
+    seen = []
+    real2, real3 = lemmas.check_d2, lemmas.check_d3
+    monkeypatch.setattr(lemmas, "check_d2", lambda seed: seen.append(("d2", seed)) or real2(n=100, seed=seed))
+    monkeypatch.setattr(lemmas, "check_d3", lambda seed: seen.append(("d3", seed)) or real3(n=3, seed=seed))
+    assert lemmas.check_lemmas(seed=7).holds
+    assert seen == [("d2", 7), ("d3", 7)]
