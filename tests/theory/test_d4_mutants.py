@@ -322,3 +322,28 @@ def test_predicted_optimum_range_is_checked_before_the_numeric_work(monkeypatch)
 def test_train_logits_shape_is_checked():
     with pytest.raises(InputError, match="train-logits: has 3 circuits but norms has 2"):
         check_d4(D4Config(norms=(1.0, 2.0)), train_logits=np.zeros((3, 1, 4)), labels=np.zeros(1, dtype=int))
+
+
+def test_signature_defaults_and_frozen():
+    """Table 1's defaults (kappa 1.2, q 2, P = (1, 2), alpha 0.005, 113 labels) and frozen results."""
+    import dataclasses
+    import inspect
+
+    def defaults(f):
+        return {k: v.default for k, v in inspect.signature(f).parameters.items() if v.default is not v.empty}
+
+    cfg = D4Config()
+    assert (cfg.kappa, cfg.q, cfg.norms, cfg.alpha, cfg.n_labels) == (1.2, 2.0, (1.0, 2.0), 0.005, 113)
+    assert defaults(d4.numeric_optimum) == {"train_logits": None, "labels": None, "n_starts": 8, "seed": 0}
+    assert defaults(d4._global_min_1d) == {"per_decade": 100}
+    assert defaults(d4.check_d4)["tolerance"] == d4.AGREE_RTOL == 1e-4 and d4.TIE_RTOL == 1e-9
+    assert D4Config.__dataclass_params__.frozen and d4.D4Check.__dataclass_params__.frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.kappa = 2.0
+
+
+def test_config_normalises_norms():
+    cfg = D4Config(norms=[1, 2.5])
+    assert (
+        cfg.norms == (1.0, 2.5) and isinstance(cfg.norms, tuple) and all(type(p) is float for p in cfg.norms)
+    )
