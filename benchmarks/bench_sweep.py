@@ -14,7 +14,8 @@ were at git revision REV (loaded from ``git show`` as separate modules), so a be
 comparison runs side by side in one process.
 
     python benchmarks/bench_sweep.py [--ks 1,8,32] [--sizes 400,800,1500] [--device cpu]
-        [--threads 2] [--reps 20] [--baseline-rev REV] [--json]
+        [--threads 2] [--reps 20] [--baseline-rev REV [--malloc now|baseline|none]]
+        [--max-rows 4000,8000] [--json]
     python benchmarks/bench_sweep.py --device cuda --ks 1,64,256       # on a GPU
 """
 
@@ -44,13 +45,14 @@ from grokcheck.transformer.model import ModelConfig, make_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_ensemble(K: int, size: int, p: int, device: str) -> Ensemble:
-    """K members, seeds 0..K-1, each its own train subset of ``size`` examples.
+def make_ensemble(K: int, size: int, p: int, device: str, max_rows: int | None = None) -> Ensemble:
+    """K members, seeds 0..K-1, each its own train subset of ``size`` examples; groups of at
+    most ``max_rows`` padded examples (``None``: the ensemble's default).
 
     The one place that builds ensembles here, so a change of ``Ensemble``'s constructor is
     adapted in one line."""
     members = tuple(Member(seed=k, train_size=size) for k in range(K))
-    return Ensemble(EnsembleConfig(members=members, p=p), device=device)
+    return Ensemble(EnsembleConfig(members=members, p=p), device=device, max_rows=max_rows)
 
 
 def load_revision(rev: str) -> tuple[types.ModuleType, types.ModuleType]:
@@ -104,9 +106,11 @@ def single_step(eng: types.ModuleType, size: int, p: int, device: str) -> Callab
     return step
 
 
-def ensemble_step(eng, opt, K: int, size: int, p: int, device: str) -> Callable[[], None]:
+def ensemble_step(
+    eng, opt, K: int, size: int, p: int, device: str, max_rows: int | None = None
+) -> Callable[[], None]:
     with using(eng, opt):
-        ens = make_ensemble(K, size, p, device)
+        ens = make_ensemble(K, size, p, device, max_rows)
 
     def step() -> None:
         with using(eng, opt):
@@ -125,17 +129,27 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="0 = torch's default")
     ap.add_argument("--baseline-rev", default=None, help="also time engine.py/optim.py at this git revision")
+    ap.add_argument(
+        "--malloc",
+        choices=("now", "baseline", "none"),
+        default="now",
+        help="process-wide allocator settings: this engine's tune_malloc, the baseline's, or glibc's",
+    )
+    ap.add_argument("--max-rows", default="", help="also time these group bounds (padded examples), e.g. 4000,8000")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if torch.device(args.device).type == "cpu":
-        engine.tune_malloc()
     ks = [int(k) for k in args.ks.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
+    bounds = [int(r) for r in args.max_rows.split(",") if r]
     versions = {"now": (engine, optim_mod)}
     if args.baseline_rev:
         versions[args.baseline_rev] = load_revision(args.baseline_rev)
+    if torch.device(args.device).type == "cpu" and args.malloc != "none":
+        if args.malloc == "baseline" and not args.baseline_rev:
+            raise SystemExit("--malloc baseline needs --baseline-rev")
+        versions["now" if args.malloc == "now" else args.baseline_rev][0].tune_malloc()
     peak = matmul_peak_gflops(args.device)
     rows = []
     for size in sizes:
@@ -145,6 +159,10 @@ def main() -> None:
             for K in ks:
                 fns[(ver, f"K={K}")] = ensemble_step(eng, opt, K, size, args.p, args.device)
                 per[(ver, f"K={K}")] = K
+                for rows_ in bounds:
+                    name = f"K={K}/g{rows_}"
+                    fns[(ver, name)] = ensemble_step(eng, opt, K, size, args.p, args.device, rows_)
+                    per[(ver, name)] = K
         times = interleaved(fns, warmup=args.warmup, reps=args.reps, device=args.device)
         for (ver, what), ts in times.items():
             rows.append(
@@ -161,22 +179,23 @@ def main() -> None:
         "device": args.device,
         "threads": torch.get_num_threads(),
         "reps": args.reps,
+        "malloc": args.malloc,
         "matmul_peak_gflops": round(peak, 1),
         "rows": rows,
     }
     if args.json:
         print(json.dumps(result))
         return
-    paths = ["single"] + [f"K={K}" for K in ks]
+    paths = ["single"] + [f"K={K}{g}" for K in ks for g in [""] + [f"/g{r}" for r in bounds]]
     print(
         f"p={args.p} add, {args.device}, {result['threads']} threads, {args.reps} reps, "
         f"fp32 matmul peak {peak:.0f} GFLOP/s; ms per member-step (median)"
     )
-    print(f"{'D_prime':>7} {'version':>10} " + " ".join(f"{c:>8}" for c in paths))
+    print(f"{'D_prime':>7} {'version':>10} " + " ".join(f"{c:>{max(8, len(c))}}" for c in paths))
     for size in sizes:
         for ver in versions:
             cells = {r["path"]: r["ms_per_member_step"] for r in rows if r["size"] == size and r["version"] == ver}
-            print(f"{size:7d} {ver:>10} " + " ".join(f"{cells[c]:8.2f}" for c in paths))
+            print(f"{size:7d} {ver:>10} " + " ".join(f"{cells[c]:{max(8, len(c))}.2f}" for c in paths))
 
 
 if __name__ == "__main__":
