@@ -16,21 +16,16 @@ of one ``s``: a real FFT of ``g``. ``||Z_{w_k}||^2 = p^3 / 2``, except ``p^3`` f
 frequency ``k = p / 2`` of an even ``p`` (the paper only uses odd p = 113). The whole
 measurement is ``O(p^3)`` and runs in torch on the logits' device.
 
-Choices where the paper is silent (docs/circuits.md):
+Choices where the paper is silent (argued in docs/circuits.md):
 
-- **Centring.** By default the logits are centred over classes per input first (each row minus
-  its mean). Softmax ignores a per-input constant, and every ``Z_{w_k}`` sums to zero over ``c``,
-  so that constant never enters ``Z_T``: uncentred, it would land entirely in ``Z_M`` and count
-  as "memorisation" although it changes no prediction and no loss. Centring leaves ``Z_T``
-  unchanged and removes it from ``Z_M``. ``centre=False`` gives the literal, uncentred reading.
-- **Fraction.** ``trig_fraction = ||Z_T||^2 / ||Z_h||^2``, the squared-norm (energy) share;
-  because ``Z_T`` and ``Z_M`` are orthogonal, the two shares add to 1. ``trig_norm_ratio`` is
-  its square root, ``||Z_T|| / ||Z_h||``. ``gen_only`` is ``trig_fraction > 0.95``, the stricter
-  reading (the plain norm ratio above 0.95 would only need an energy share above 0.9025).
-- **Averages.** ``o_t``/``o_m``/``correct_logit`` are means over the train inputs and over the
-  test inputs separately. On train inputs the correct class is the label the network was trained
-  on (random labels for C_mem-only networks, Section 5.1); on test inputs it is ``(a + b) mod p``.
-  ``o_t + o_m = correct_logit`` exactly, per input and on average.
+- **Centring** (default): logits are centred over classes per input first. Softmax ignores a
+  per-input constant and every ``Z_{w_k}`` sums to zero over ``c``, so uncentred the constant
+  would all land in ``Z_M``. ``Z_T`` is unchanged by centring. ``centre=False``: the literal one.
+- **Fraction**: ``trig_fraction = ||Z_T||^2 / ||Z_h||^2`` (squared; with ``Z_M``'s it adds to 1).
+  ``gen_only`` is ``trig_fraction > 0.95``, the stricter reading of "95% of the logit norm".
+- **Averages** over train and test inputs separately. The correct class of a train input is the
+  label it was trained on (random for C_mem-only networks, Section 5.1), of a test input
+  ``(a + b) mod p``. ``o_t + o_m = correct_logit`` exactly.
 """
 
 from __future__ import annotations
