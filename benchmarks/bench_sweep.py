@@ -135,7 +135,9 @@ def main() -> None:
         default="now",
         help="process-wide allocator settings: this engine's tune_malloc, the baseline's, or glibc's",
     )
-    ap.add_argument("--max-rows", default="", help="also time these group bounds (padded examples), e.g. 4000,8000")
+    ap.add_argument(
+        "--max-rows", default="", help="also time these group bounds (padded examples), e.g. 4000,8000"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
@@ -194,7 +196,9 @@ def main() -> None:
     print(f"{'D_prime':>7} {'version':>10} " + " ".join(f"{c:>{max(8, len(c))}}" for c in paths))
     for size in sizes:
         for ver in versions:
-            cells = {r["path"]: r["ms_per_member_step"] for r in rows if r["size"] == size and r["version"] == ver}
+            cells = {
+                r["path"]: r["ms_per_member_step"] for r in rows if r["size"] == size and r["version"] == ver
+            }
             print(f"{size:7d} {ver:>10} " + " ".join(f"{cells[c]:{max(8, len(c))}.2f}" for c in paths))
 
 

@@ -289,7 +289,9 @@ def test_tune_malloc_keeps_large_buffers_mapped() -> None:
         pytest.skip("not glibc")
 
     def faults(mode: str) -> int:
-        out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
+        )
         return int(out.stdout.split()[-1])
 
     assert faults("tuned") < 1000

@@ -26,7 +26,10 @@ def run(chunk: int, dtype: torch.dtype, monkeypatch, *, coupled: bool = False) -
     ropts = [cls(list(refs[k].values()), lr=lrs[k], betas=(0.9, 0.98), weight_decay=wds[k]) for k in range(K)]
     for _ in range(8):
         grads = {
-            n: (torch.randn(s, generator=g, dtype=torch.float64) * 10.0 ** torch.randint(-12, 1, s, generator=g))
+            n: (
+                torch.randn(s, generator=g, dtype=torch.float64)
+                * 10.0 ** torch.randint(-12, 1, s, generator=g)
+            )
             for n, s in SHAPES.items()
         }
         for n in SHAPES:
@@ -60,4 +63,6 @@ def test_a_parameter_without_gradient_is_left_alone() -> None:
     opt = StackedAdamW(p, [0.1, 0.1], [1.0, 1.0])
     p["a"].grad = torch.ones(2, 3)
     opt.step()
-    assert torch.equal(p["b"].detach(), torch.ones(2, 4)) and not torch.equal(p["a"].detach(), torch.ones(2, 3))
+    assert torch.equal(p["b"].detach(), torch.ones(2, 4)) and not torch.equal(
+        p["a"].detach(), torch.ones(2, 3)
+    )
