@@ -5,8 +5,9 @@ specs that have no result file yet, writes one result file per finished run (ato
 returns the chunk's records. So a chunk retried after its worker died redoes only its unfinished
 runs, and a result, once written, survives anything.
 
-The runner is any callable ``runner(specs, *, device, cache_dir, stop) -> list[RunRecord]``
-(one record per spec, in order); the default is
+The runner is any callable
+``runner(specs, *, device, cache_dir, stop, checkpoint_dir) -> list[RunRecord]`` (one record
+per spec, in order; ``cache_dir`` is passed only when set); the default is
 :func:`grokcheck.experiments.runner.run_chunk`, imported when first called. With Dask the
 runner is pickled by reference, so workers must be able to import it.
 
@@ -29,6 +30,8 @@ from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import ExperimentStore
 
 EXECUTORS = ("local", "dask")
+INTERRUPTED = "interrupted"  # a record's ``stopped`` when ``stop`` fired: not a finished run
+CHECKPOINTS = "checkpoints"
 Runner = Callable[..., Sequence[RunRecord]]
 
 
@@ -51,6 +54,7 @@ def default_runner(
     device: str = "cpu",
     cache_dir: Path | None = None,
     stop: Callable[[], bool] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> list[RunRecord]:
     """The training core's batched runner (imported lazily: it pulls in torch)."""
     try:
@@ -59,7 +63,8 @@ def default_runner(
         if e.name != "grokcheck.experiments.runner":
             raise
         raise RunError("the training core's runner (grokcheck.experiments.runner) is not installed") from None
-    return run_chunk(specs, device=device, cache_dir=cache_dir, stop=stop)
+    kw: dict[str, Any] = {} if cache_dir is None else {"cache_dir": cache_dir}  # else the runner's default
+    return run_chunk(specs, device=device, stop=stop, checkpoint_dir=checkpoint_dir, **kw)
 
 
 def run_chunk_task(
@@ -72,20 +77,25 @@ def run_chunk_task(
 ) -> tuple[RunRecord, ...]:
     """Train the unfinished specs of one chunk, write their result files, return all its records.
 
-    Runs where the chunk runs (here or on a Dask worker). A record the runner returns for a run
-    stopped early (``stop``) is still written: it is what the run reached.
+    Runs where the chunk runs (here or on a Dask worker). A run the runner reports as
+    ``"interrupted"`` (``stop`` fired) gets no result file, so a rerun trains it again, from the
+    runner's checkpoint under ``<root>/checkpoints`` when it keeps one.
     """
     store = ExperimentStore(root)
     done = {s.key(): r for s in specs if (r := store.read(s)) is not None}
     todo = [s for s in specs if s.key() not in done]
     if todo:
-        kw: dict[str, Any] = {"device": device, "cache_dir": None if cache_dir is None else Path(cache_dir)}
+        kw: dict[str, Any] = {"device": device, "checkpoint_dir": Path(root) / CHECKPOINTS}
+        if cache_dir is not None:
+            kw["cache_dir"] = Path(cache_dir)
         if stop is not None:
             kw["stop"] = stop
         new = list(runner(todo, **kw))
         if len(new) != len(todo) or any(r.spec != s for r, s in zip(new, todo, strict=False)):
             raise RunError(f"the runner returned {len(new)} records for {len(todo)} specs, or out of order")
         for rec in new:
+            if rec.stopped == INTERRUPTED:
+                continue
             store.write(rec)
             done[rec.spec.key()] = rec
     return tuple(done[s.key()] for s in specs if s.key() in done)

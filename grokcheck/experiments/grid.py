@@ -42,6 +42,7 @@ class Sweep:
     max_steps: int
     eval_every: int = 100
     pretrain_max_steps: int = 20_000
+    convergence_window: int = 2000
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class GridOverrides:
     tasks: tuple[str, ...] | None = None
     eval_every: int | None = None
     pretrain_max_steps: int | None = None
+    convergence_window: int | None = None
 
 
 def geometric(lo: float, hi: float, n: int) -> tuple[int, ...]:
@@ -140,6 +142,9 @@ def sweeps(name: str, scale: str = "quick", overrides: GridOverrides | None = No
             pretrain_max_steps=sw.pretrain_max_steps
             if o.pretrain_max_steps is None
             else o.pretrain_max_steps,
+            convergence_window=sw.convergence_window
+            if o.convergence_window is None
+            else o.convergence_window,
         )
         _check(sw)
         out.append(sw)
@@ -156,7 +161,7 @@ def _check(sw: Sweep) -> None:
             raise InputError(name, f"has repeated values: {', '.join(map(str, values))}")
     if not sw.tasks:
         raise InputError("tasks", "needs at least one task")
-    for name in ("max_steps", "eval_every", "pretrain_max_steps"):
+    for name in ("max_steps", "eval_every", "pretrain_max_steps", "convergence_window"):
         if getattr(sw, name) < 1:
             raise InputError(name, f"must be a positive integer, got {getattr(sw, name)}")
     if any(s < 0 for s in sw.seeds):
@@ -198,6 +203,7 @@ def experiment_specs(
                                 max_steps=int(sw.max_steps),
                                 eval_every=int(sw.eval_every),
                                 pretrain_max_steps=int(sw.pretrain_max_steps),
+                                convergence_window=int(sw.convergence_window),
                             )
                         )
     return tuple(specs)
@@ -216,6 +222,7 @@ def _batch_key(s: RunSpec) -> tuple:
         s.loss_dtype,
         s.eval_every,
         s.pretrain_max_steps,
+        s.convergence_window,
     )
 
 

@@ -88,11 +88,11 @@ def fake_record(spec: RunSpec) -> RunRecord:
     )
 
 
-def fake_runner(specs, *, device="cpu", cache_dir=None, stop=None):
+def fake_runner(specs, *, device="cpu", cache_dir=None, stop=None, checkpoint_dir=None):
     return [fake_record(s) for s in specs]
 
 
-def slow_fake_runner(specs, *, device="cpu", cache_dir=None, stop=None):
+def slow_fake_runner(specs, *, device="cpu", cache_dir=None, stop=None, checkpoint_dir=None):
     """Sleeps a little; logs the keys it trained to $GROKCHECK_FAKE_LOG/<uuid>.txt when set."""
     time.sleep(0.4)
     log = os.environ.get("GROKCHECK_FAKE_LOG")

@@ -107,3 +107,18 @@ def test_default_runner_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "grokcheck.experiments.runner", None)
     with pytest.raises((RunError, ImportError)):
         default_runner(_specs()[:1])
+
+
+def test_interrupted_runs_get_no_result_file(tmp_path):
+    import dataclasses
+
+    specs = _specs()[:3]
+
+    def runner(todo, **kw):
+        assert kw["checkpoint_dir"] == tmp_path / "checkpoints"
+        recs = fake_runner(todo)
+        return [recs[0]] + [dataclasses.replace(r, stopped="interrupted", converged=False) for r in recs[1:]]
+
+    recs = run_chunk_task(specs, str(tmp_path), runner)
+    assert [r.spec for r in recs] == [specs[0]]
+    assert ExperimentStore(tmp_path).pending(specs) == list(specs[1:])

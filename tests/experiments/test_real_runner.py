@@ -26,7 +26,8 @@ TINY = GridOverrides(
 )
 
 
-@pytest.mark.parametrize("name", ["ungrok", "efficiency"])
+# efficiency: ~30 s on 2 shared cores (ungrok ~9 s), so it runs with -m slow
+@pytest.mark.parametrize("name", ["ungrok", pytest.param("efficiency", marks=pytest.mark.slow)])
 def test_real_runner_tiny(tmp_path, name):
     cfg = ExperimentConfig(name, grid=TINY, out=tmp_path / name, cache_dir=tmp_path / "cache", figures=False)
     r = run_experiment(cfg)
