@@ -8,6 +8,7 @@ Parse -> :class:`ExperimentConfig` -> :func:`run_experiment` -> render. Options 
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
 import typing
 from enum import Enum
@@ -136,8 +137,25 @@ def experiment(
         name=name.value, grid=overrides, **{k: v for k, v in given.items() if v is not None}
     )
     specs = plan(cfg)  # bad input fails here, before any folder is written
-    with _Progress(len(specs)) as bar:
-        result = run_experiment(cfg, progress=bar.update)
+    stopped: list[bool] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stopped:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stopped.append(True)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with _Progress(len(specs)) as bar:
+            result = run_experiment(cfg, progress=bar.update, stop=lambda: bool(stopped))
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if stopped:
+        sys.stderr.write(
+            f"grokcheck: interrupted: {len(result.records)}/{result.n_total} runs finished in {result.out}; "
+            "run the same command again to resume\n"
+        )
+        raise typer.Exit(130)
     if json_out:
         emit_json(
             {

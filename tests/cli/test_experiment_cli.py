@@ -94,3 +94,23 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, calls, a
     lines = [x for x in r.err.splitlines() if x.strip()]
     assert r.code == 2 and len(lines) == 1 and flag in lines[0] and "Traceback" not in r.err
     assert not out.exists() and not calls
+
+
+def test_ctrl_c_stops_after_the_chunk_and_a_rerun_resumes(cli, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    seen: list = []
+
+    def runner(specs, stop=None, **kw):
+        if not seen:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the first chunk
+        seen.append(len(specs))
+        return fake_runner(specs)
+
+    monkeypatch.setattr("grokcheck.experiments.run.default_runner", runner)
+    out = tmp_path / "c"
+    r = cli("experiment", "ungrok", *TINY, "--max-chunk", "4", "--out", str(out))
+    assert r.code == 130 and "resume" in r.err and seen == [4]
+    r = cli("experiment", "ungrok", *TINY, "--max-chunk", "4", "--out", str(out), "--json")
+    assert r.code == 0 and json.loads(r.out)["n_skipped"] == 4 and seen == [4, 4, 4]
