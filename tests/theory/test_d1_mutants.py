@@ -207,3 +207,78 @@ def test_exact_verdicts_can_fail(monkeypatch, value, negative, undecided):
     monkeypatch.setattr(sp, "together", lambda e: sp.Integer(value))
     e = d1.exact_check(max_wrong=2)
     assert e.negative_when_margins_positive is negative and e.undecided_when_margins_real is undecided
+
+
+def test_derivative_at_huge_logits():
+    """Logits (1000, 0), label 0: dL/dc = -1000 / (1 + e^1000) = 0 without overflow (shifted softmax)."""
+    assert d1.dloss_dscale(np.array([[1000.0, 0.0]]), np.array([0])) == 0.0
+    assert d1.dloss_dscale(np.array([[0.0, 1000.0]]), np.array([0])) == pytest.approx(1000.0)
+
+
+def test_labels_include_zero():
+    _, labels = d1.random_perfect_classifier(np.random.default_rng(0), 200, 3)
+    assert set(labels.tolist()) == {0, 1, 2}
+
+
+def test_violation_figures_by_a_plain_loop():
+    """Replay the search's random stream by hand and recompute accuracy and both losses."""
+    rng = np.random.default_rng(0)
+    while True:
+        logits = rng.normal(size=(5, 5))
+        labels = rng.integers(0, 5, size=5)
+        acc = sum(int(np.argmax(row) == y) for row, y in zip(logits, labels, strict=True)) / 5
+        if acc == 1.0:
+            continue
+
+        def loss(c, logits=logits, labels=labels):
+            return np.mean(
+                [np.log(np.sum(np.exp(c * row))) - c * row[y] for row, y in zip(logits, labels, strict=True)]
+            )
+
+        if loss(2.0) > loss(1.0):
+            break
+    v = d1.find_violation(seed=0)
+    assert v.accuracy == acc and v.scale == 2.0
+    assert v.loss == pytest.approx(loss(1.0), rel=1e-12) and v.scaled_loss == pytest.approx(
+        loss(2.0), rel=1e-12
+    )
+    assert d1.find_violation(n_tries=0).scale == 2.0
+
+
+def test_equal_losses_are_no_violation(monkeypatch):
+    """All logits equal: accuracy < 1 but L(2h) = L(h) = log 5, which is not a rise."""
+
+    class Flat:
+        def normal(self, size):
+            return np.zeros(size)
+
+        def integers(self, lo, hi, size):
+            return np.ones(size, dtype=int)
+
+    monkeypatch.setattr(d1.np.random, "default_rng", lambda seed: Flat())
+    assert not d1.find_violation(n_tries=3).found
+
+
+@pytest.mark.parametrize(
+    "loss, deriv",
+    [
+        # ratio reaches exactly 1 at c = 100 (a quadratic: the central difference is exact)
+        (lambda c: 1 - 1e-3 * (c - 1) * (100 - c), lambda c: -1e-3 * 99),
+        # derivative exactly 0 at c = 1, the loss still falls for c > 1
+        (lambda c: 1 - 1e-3 * (c - 1) ** 2, lambda c: 0.0),
+    ],
+)
+def test_strict_inequalities(monkeypatch, loss, deriv):
+    monkeypatch.setattr(d1, "loss_of", lambda lg, lb, scale=1.0: loss(scale))
+    monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: deriv(scale))
+    r = d1.numeric_check(n_classifiers=2)
+    assert r.max_loss_ratio <= 1.0 and r.max_derivative <= 0.0 and r.max_fd_rel_error < 1e-9
+    assert not r.holds
+
+
+@pytest.mark.parametrize("off, holds", [(1.5e-5, False), (7e-6, True)])
+def test_fd_threshold_is_1e_5(monkeypatch, off, holds):
+    true = d1.dloss_dscale
+    monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: (1 + off) * true(lg, lb, scale))
+    r = d1.numeric_check(n_classifiers=3)
+    assert r.max_fd_rel_error == pytest.approx(off / (1 + off), rel=1e-3) and r.holds is holds
