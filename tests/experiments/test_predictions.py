@@ -227,6 +227,7 @@ def test_p4_fails_without_middling_runs():
     assert P.p4_semigrokking([semi(1.0), semi(0.1), semi(0.95)]).status == "fail"
     # middling, but not converged or not fitting the train set: not semi-grokking
     assert P.p4_semigrokking([semi(0.6, converged=False), semi(0.6, train_acc=0.9)]).status == "fail"
+    assert P.p4_semigrokking([semi(0.6, converged=False)]).status == "not_run"  # nothing converged
 
 
 def test_p4_not_run_and_ungrok_middling_reported():
