@@ -12,7 +12,9 @@ import torch.nn.functional as F
 
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
-from grokcheck.transformer.loop import Tracker, grokked_rule, is_eval_step, norm_plateau_rule
+from grokcheck.transformer.convergence import PRETRAIN_CONVERGENCE, converged_rule, grokked_rule
+from grokcheck.transformer.loop import is_eval_step
+from grokcheck.transformer.metrics import Row, Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.tasks import make_dataset, split
 from grokcheck.transformer.train import TrainConfig, train
@@ -85,11 +87,14 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path) -> None:
 
     part = train(SMALL, device="cpu", out_dir=tmp_path / "b", stop=stop)
     assert part.stopped == "interrupted" and part.steps == 37
+    assert part.final.step == 37  # the summary's final row is at the step it reached
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt", kind="train")["step"] == 37
     resumed = train(SMALL, device="cpu", out_dir=tmp_path / "b", resume=True)
     assert resumed.steps == 60 and resumed.stopped == "steps"
     assert resumed.final == full.final
-    assert rows(tmp_path / "a" / "metrics.jsonl") == rows(tmp_path / "b" / "metrics.jsonl")
+    # the resumed records are the uninterrupted ones plus the evaluation made at the interruption
+    b_rows = rows(tmp_path / "b" / "metrics.jsonl")
+    assert [r for r in b_rows if r["step"] != 37] == rows(tmp_path / "a" / "metrics.jsonl")
     a = load_checkpoint(tmp_path / "a" / "checkpoint.pt", kind="train")
     b = load_checkpoint(tmp_path / "b" / "checkpoint.pt", kind="train")
     for name, value in a["model"].items():
@@ -111,21 +116,24 @@ def test_float32_loss_runs_and_is_recorded() -> None:
     assert r.loss_dtype == "float32" and r.final.train_loss < 3.2
 
 
+def row(step: int, *, train_acc: float = 1.0, test_acc: float | None = None, norm: float = 1.0) -> Row:
+    return Row(step=step, train_loss=0.1, train_acc=train_acc, test_loss=None, test_acc=test_acc, param_norm=norm)
+
+
 def test_stopping_rules() -> None:
-    t = Tracker()
+    t = Track()
     for s, acc in ((0, 0.1), (100, 0.995), (200, 0.999), (300, 0.98), (400, 0.99), (500, 1.0)):
-        t.step = s
-        t.add_row({"step": s, "train_acc": 1.0, "test_acc": acc, "param_norm": 1.0})
+        t.add_row(row(s, test_acc=acc))
     assert (t.step_test_95, t.step_test_99, t.streak_start) == (100, 100, 400)
     assert grokked_rule(100)(t) == "grokked" and grokked_rule(101)(t) is None
 
-    p = Tracker()
+    p = Track()
+    plateau = converged_rule(PRETRAIN_CONVERGENCE)  # < 1% change of the norm over 500 steps
     for s, norm, acc in ((0, 50.0, 0.0), (250, 45.0, 1.0), (500, 44.8, 1.0), (750, 44.7, 1.0)):
-        p.step = s
-        p.add_row({"step": s, "train_acc": acc, "test_acc": None, "param_norm": norm})
+        p.add_row(row(s, train_acc=acc, norm=norm))
         if s == 500:
-            assert norm_plateau_rule(500, 0.01)(p) is None  # 50 -> 44.8 is a 10% fall
-    assert norm_plateau_rule(500, 0.01)(p) == "converged"  # 45 -> 44.7 < 1%
+            assert plateau(p) is None  # 50 -> 44.8 is a 10% fall
+    assert plateau(p) == "converged"  # 45 -> 44.7 < 1%
     assert [s for s in range(0, 130) if is_eval_step(s, 50)] == [0, 1, 2, 4, 8, 16, 32, 50, 100]
 
 
