@@ -1,8 +1,12 @@
-"""``grokcheck train``: grok (Figure 1a) or ungrok (Figure 1b, ``--ungrok N``) one transformer."""
+"""``grokcheck train``: grok (Figure 1a) or ungrok (Figure 1b, ``--ungrok N``) one transformer.
+
+Options default to ``None``: the configs (:class:`~grokcheck.transformer.train.TrainConfig`,
+:class:`~grokcheck.transformer.ungrok.UngrokConfig`) hold the only defaults. On ``--resume`` the
+saved config is merged with the options given (:func:`grokcheck.configs.merge_resumed`).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,16 +14,23 @@ from typing import Annotated, Any
 
 import typer
 
-from grokcheck.cli.common import (
-    Device,
-    DeviceOpt,
-    JsonOpt,
-    OutOpt,
-    SeedOpt,
-    console,
-    emit_json,
-    fmt,
-)
+from grokcheck.cli.common import Device, DeviceOpt, JsonOpt, OutOpt, console, emit_json, fmt
+
+
+class Task(str, Enum):
+    add = "add"
+    sub = "sub"
+    mul = "mul"
+    div = "div"
+    div_odd = "div-odd"
+    sq_add = "sq-add"
+    quad1 = "quad1"
+    quad2 = "quad2"
+    cube1 = "cube1"
+    cube2 = "cube2"
+    s5_mul = "s5-mul"
+    s5_conj = "s5-conj"
+    s5_xyx = "s5-xyx"
 
 
 class LossDtype(str, Enum):
@@ -32,56 +43,37 @@ class Engine(str, Enum):
     reference = "reference"
 
 
-#: CLI parameter -> config field, for the options a user may pass again with --resume
-TRAIN_FIELDS = {
-    "task": "task",
-    "p": "p",
-    "train_frac": "train_frac",
-    "train_size": "train_size",
-    "seed": "seed",
-    "steps": "steps",
-    "max_steps": "max_steps",
-    "eval_every": "eval_every",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "eps": "eps",
-    "loss_dtype": "loss_dtype",
-    "engine": "engine",
-}
-UNGROK_FIELDS = {
-    "task": "task",
-    "p": "p",
-    "seed": "seed",
-    "eval_every": "eval_every",
-    "lr": "lr",
-    "weight_decay": "weight_decay",
-    "eps": "eps",
-    "loss_dtype": "loss_dtype",
-    "engine": "engine",
-    "ungrok": "reduced_size",
-    "ungrok_steps": "ungrok_steps",
-    "pretrain_steps": "pretrain_max_steps",
-    "subset_seed": "subset_seed",
-}
-#: options that only make sense without --ungrok, and the option to use instead
-NOT_WITH_UNGROK = {
+class Until(str, Enum):
+    grokked = "grokked"
+    converged = "converged"
+
+
+#: options of grokking runs only / of ungrokking runs only (with the option to use instead)
+TRAIN_ONLY = {
     "train_frac": None,
     "train_size": None,
     "steps": "--ungrok-steps",
-    "max_steps": "--pretrain-steps",
+    "max_steps": "--ungrok-max-steps",
+    "random_labels": None,
+    "until": None,
+    "data_seed": "--subset-seed",
 }
+UNGROK_ONLY = {
+    "ungrok_steps": None,
+    "ungrok_max_steps": None,
+    "pretrain_steps": None,
+    "subset_seed": None,
+    "cache_dir": None,
+}
+#: options that set the pretrained network of an ungrokking run (PretrainConfig's fields)
+PRETRAIN_FIELDS = {"task": "task", "p": "p", "seed": "seed", "pretrain_steps": "max_steps"}
 
 
 def train(
-    ctx: typer.Context,
-    task: Annotated[
-        str,
-        typer.Option(
-            "--task",
-            help="add, sub, mul, div, div-odd, sq-add, quad1, quad2, cube1, cube2, s5-mul, s5-conj, s5-xyx.",
-        ),
-    ] = "add",
-    p: Annotated[int, typer.Option("--p", help="Modulus (prime for div, div-odd; ignored by S5).")] = 113,
+    task: Annotated[Task | None, typer.Option("--task", help="The dataset [default: add].")] = None,
+    p: Annotated[
+        int | None, typer.Option("--p", help="Modulus (prime for div, div-odd; not for S5) [default: 113].")
+    ] = None,
     train_frac: Annotated[
         float | None,
         typer.Option("--train-frac", help="Train set as a fraction of the dataset [default: 0.3]."),
@@ -91,134 +83,138 @@ def train(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option("--steps", help="Train exactly this many steps [default: until grokked]."),
+        typer.Option("--steps", help="Train exactly this many steps [default: until --until fires]."),
     ] = None,
     max_steps: Annotated[
-        int,
-        typer.Option("--max-steps", help="Cap for 'until grokked' (test acc >= 0.99 held 500 steps)."),
-    ] = 50_000,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between evaluations.")] = 100,
-    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate.")] = 1e-3,
+        int | None, typer.Option("--max-steps", help="Step cap for --until [default: 50000].")
+    ] = None,
+    until: Annotated[
+        Until | None,
+        typer.Option(
+            "--until",
+            help="Stop rule: grokked (test acc >= 0.99 held) or converged [default: grokked; converged with --random-labels].",
+        ),
+    ] = None,
+    random_labels: Annotated[
+        bool | None,
+        typer.Option("--random-labels", help="Train on uniformly random labels (Section 5.1: C_mem only)."),
+    ] = None,
+    circuits: Annotated[
+        bool | None,
+        typer.Option("--circuits", help="Record Appendix B's circuit logits at each evaluation (addition)."),
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option("--eval-every", help="Steps between evaluations [default: 100].")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="AdamW learning rate [default: 1e-3].")] = None,
     weight_decay: Annotated[
-        float,
-        typer.Option("--weight-decay", help="AdamW weight decay (with --ungrok: of the reduced-data phase)."),
-    ] = 1.0,
-    eps: Annotated[float, typer.Option("--eps", help="AdamW eps (not given in the paper).")] = 1e-8,
+        float | None,
+        typer.Option(
+            "--weight-decay",
+            help="AdamW weight decay (with --ungrok: of the reduced-data phase) [default: 1.0].",
+        ),
+    ] = None,
+    eps: Annotated[
+        float | None, typer.Option("--eps", help="AdamW eps (not given in the paper) [default: 1e-8].")
+    ] = None,
     loss_dtype: Annotated[
-        LossDtype,
-        typer.Option("--loss-dtype", help="Precision of the log-softmax (float32 underflows near 1e-7)."),
-    ] = LossDtype.float64,
+        LossDtype | None,
+        typer.Option(
+            "--loss-dtype",
+            help="Precision of the log-softmax (float32 underflows near 1e-7) [default: float64].",
+        ),
+    ] = None,
     engine: Annotated[
-        Engine,
-        typer.Option("--engine", help="auto = fast exact engine; reference = the plain model."),
-    ] = Engine.auto,
+        Engine | None, typer.Option("--engine", help="auto = fast exact engine; reference = the plain model.")
+    ] = None,
+    data_seed: Annotated[
+        int | None,
+        typer.Option("--data-seed", help="Seed of the train split and random labels [default: --seed]."),
+    ] = None,
     ungrok: Annotated[
         int | None,
         typer.Option("--ungrok", help="Ungrok: pretrain on the full dataset, then train on N examples."),
     ] = None,
     ungrok_steps: Annotated[
-        int, typer.Option("--ungrok-steps", help="Steps on the reduced dataset (the paper: 100k).")
-    ] = 10_000,
-    pretrain_steps: Annotated[
-        int,
-        typer.Option("--pretrain-steps", help="Cap on full-dataset pretraining steps (cached)."),
-    ] = 5000,
-    subset_seed: Annotated[
         int | None,
-        typer.Option("--subset-seed", help="Seed of the reduced subset [default: --seed]."),
+        typer.Option(
+            "--ungrok-steps", help="A fixed number of reduced-data steps [default: to convergence]."
+        ),
+    ] = None,
+    ungrok_max_steps: Annotated[
+        int | None, typer.Option("--ungrok-max-steps", help="Cap on reduced-data steps [default: 100000].")
+    ] = None,
+    pretrain_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--pretrain-steps", help="Cap on full-dataset pretraining steps (cached) [default: 20000]."
+        ),
+    ] = None,
+    subset_seed: Annotated[
+        int | None, typer.Option("--subset-seed", help="Seed of the reduced subset [default: --seed].")
     ] = None,
     cache_dir: Annotated[
-        Path, typer.Option("--cache-dir", help="Where pretrained networks are cached.")
-    ] = Path("runs/cache"),
+        Path | None,
+        typer.Option("--cache-dir", help="Where pretrained networks are cached [default: runs/cache]."),
+    ] = None,
     threads: Annotated[
-        int, typer.Option("--threads", help="CPU threads for torch (0 = torch's default).")
-    ] = 0,
+        int | None,
+        typer.Option("--threads", help="CPU threads for torch (0 = torch's default).", min=0, max=1024),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-    seed: SeedOpt = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Initialisation seed [default: 0].")] = None,
     device: DeviceOpt = Device.auto,
     out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train the Appendix A transformer until it groks, or ungrok a grokked one (Section 5.2)."""
-    from grokcheck.errors import InputError
-
-    given = {name for name in ctx.params if _given(ctx, name)}
-    values = {
-        "task": task,
-        "p": p,
-        "train_frac": train_frac,
-        "train_size": train_size,
-        "seed": seed,
-        "steps": steps,
-        "max_steps": max_steps,
-        "eval_every": eval_every,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "eps": eps,
-        "loss_dtype": loss_dtype.value,
-        "engine": engine.value,
-        "ungrok": ungrok,
-        "ungrok_steps": ungrok_steps,
-        "pretrain_steps": pretrain_steps,
-        "subset_seed": subset_seed,
+    options = dict(locals())  # first: the options only
+    given = {
+        k: (v.value if isinstance(v, Enum) else v)
+        for k, v in options.items()
+        if k not in ("resume", "device", "out", "json_out", "threads") and v is not None
     }
-    if threads < 0:
-        raise InputError("threads", f"must be an integer >= 0, got {threads}")
-    saved = _saved_config(out) if resume else None
-    is_ungrok = ungrok is not None if saved is None else "reduced_size" in saved
+    from grokcheck.errors import InputError
+    from grokcheck.transformer.runtime import configure, resolve_device
+
+    if resume and out is None:
+        raise InputError("resume", "needs --out DIR naming the run to continue")
+    saved = _saved(out) if resume else None
+    is_ungrok = ("reduced_size" in saved) if saved is not None else ungrok is not None
     if saved is not None and not is_ungrok and "ungrok" in given:
         raise InputError("ungrok", f"the run in {out} is a grokking run, not an ungrokking run")
+    for name, instead in (TRAIN_ONLY if is_ungrok else UNGROK_ONLY).items():
+        if name in given:
+            hint = f"; use {instead}" if instead else ""
+            raise InputError(name, f"does not apply {'with' if is_ungrok else 'without'} --ungrok{hint}")
+    if (given.get("task") or "add").startswith("s5") and "p" in given:
+        raise InputError("p", "the S5 tasks have no modulus")
+    dev = resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
+    cache = given.get("cache_dir", Path("runs/cache"))
+    cfg = _ungrok_config(given, saved) if is_ungrok else _train_config(given, saved)
+    if out is not None and not resume:
+        from grokcheck.runs import preflight_writable
+
+        preflight_writable(out, "--out")
     if is_ungrok:
-        for name, instead in NOT_WITH_UNGROK.items():
-            if name in given:
-                hint = f"; use {instead}" if instead else ""
-                raise InputError(name, f"does not apply with --ungrok{hint}")
-    fields = UNGROK_FIELDS if is_ungrok else TRAIN_FIELDS
-    kwargs = dict(saved or {})
-    for name, field in fields.items():
-        if saved is None or name in given:
-            kwargs[field] = values[name]
+        from grokcheck.runs import preflight_writable
 
-    import torch
+        preflight_writable(cache, "--cache-dir")
+    configure(dev, threads=threads or None)
+    run_dir = _run_dir("ungrok" if is_ungrok else "train", out, resume)
+    with _Reporter(json_out) as rep:
+        if is_ungrok:
+            from grokcheck.transformer.ungrok import ungrok as run_ungrok
 
-    from grokcheck.transformer.runtime import resolve_device
+            result = run_ungrok(cfg, device=device.value, out_dir=run_dir, resume=resume, cache_dir=cache,
+                                progress=rep.progress, stop=rep.stopped)  # fmt: skip
+            interrupted = (result.ungrok or result.pretrain).stopped == "interrupted"
+        else:
+            from grokcheck.transformer.train import train as run_train
 
-    resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
-    if threads:
-        torch.set_num_threads(threads)
-    if is_ungrok:
-        from grokcheck.transformer.ungrok import UngrokConfig
-        from grokcheck.transformer.ungrok import ungrok as run_ungrok
-
-        cfg = _build(UngrokConfig, kwargs)
-        run_dir = _run_dir("ungrok", out, resume)
-        with _Reporter(json_out) as rep:
-            result = run_ungrok(
-                cfg,
-                device=device.value,
-                out_dir=run_dir,
-                resume=resume,
-                cache_dir=cache_dir,
-                progress=rep.progress,
-                stop=rep.stopped,
-            )
-        interrupted = (result.ungrok or result.pretrain).stopped == "interrupted"
-    else:
-        from grokcheck.transformer.train import TrainConfig
-        from grokcheck.transformer.train import train as run_train
-
-        cfg = _build(TrainConfig, kwargs)
-        run_dir = _run_dir("train", out, resume)
-        with _Reporter(json_out) as rep:
-            result = run_train(
-                cfg,
-                device=device.value,
-                out_dir=run_dir,
-                resume=resume,
-                progress=rep.progress,
-                stop=rep.stopped,
-            )
-        interrupted = result.stopped == "interrupted"
+            result = run_train(cfg, device=device.value, out_dir=run_dir, resume=resume,
+                               progress=rep.progress, stop=rep.stopped)  # fmt: skip
+            interrupted = result.stopped == "interrupted"
     if json_out:
         emit_json(result)
     elif is_ungrok:
@@ -233,36 +229,48 @@ def train(
         raise typer.Exit(130)
 
 
-def _given(ctx: typer.Context, name: str) -> bool:
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
-
-
-def _build(cls: type, kwargs: dict[str, Any]) -> Any:
-    from grokcheck.errors import InputError
-
-    known = {f for f in cls.__dataclass_fields__}
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise InputError("resume", f"the saved config has unknown fields {unknown}")
-    return cls(**kwargs)
-
-
-def _saved_config(out: Path | None) -> dict[str, Any]:
+def _saved(out: Path) -> dict[str, Any]:
     from grokcheck.errors import RunError
+    from grokcheck.transformer.checkpoint import read_saved_config
 
-    if out is None:
-        raise RunError("--resume needs --out DIR naming the run to continue")
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        raise RunError(f"--resume: no run to continue in {out} ({path.name} not found)")
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise RunError(f"--resume: cannot read {path} ({' '.join(str(e).split())})") from None
-    if not isinstance(saved, dict):
-        raise RunError(f"--resume: {path} is not a run config")
-    return saved
+    if not Path(out).is_dir():
+        raise RunError(f"--resume: no run to continue in {out} (no such folder)")
+    return read_saved_config(out)
+
+
+def _train_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
+    from grokcheck.configs import merge_resumed
+    from grokcheck.transformer.train import RESUMABLE_CHANGES, TrainConfig
+
+    if saved is None:
+        return TrainConfig(**given)
+    return merge_resumed(TrainConfig, saved, given, RESUMABLE_CHANGES)
+
+
+def _ungrok_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
+    import dataclasses
+
+    from grokcheck.configs import from_jsonable, merge_resumed
+    from grokcheck.errors import InputError
+    from grokcheck.transformer.pretrain import PretrainConfig
+    from grokcheck.transformer.train import RESUMABLE_CHANGES
+    from grokcheck.transformer.ungrok import UngrokConfig
+
+    pre = {PRETRAIN_FIELDS[k]: given.pop(k) for k in list(given) if k in PRETRAIN_FIELDS}
+    if "ungrok" in given:
+        given["reduced_size"] = given.pop("ungrok")
+    given.pop("cache_dir", None)
+    if saved is None:
+        return UngrokConfig(pretrain=PretrainConfig(**pre), **given)
+    base = from_jsonable(UngrokConfig, saved)
+    for field, value in pre.items():
+        if getattr(base.pretrain, field) != value:
+            flag = next(k for k, f in PRETRAIN_FIELDS.items() if f == field)
+            raise InputError(
+                flag, f"differs from the run being resumed ({getattr(base.pretrain, field)!r} there)"
+            )
+    cfg = merge_resumed(UngrokConfig, saved, given, RESUMABLE_CHANGES)
+    return dataclasses.replace(cfg, pretrain=base.pretrain)
 
 
 def _run_dir(kind: str, out: Path | None, resume: bool) -> Path:
@@ -347,21 +355,21 @@ class _Reporter:
         self._bar.update(self._task, completed=ev.step, total=ev.budget, info=info)
 
 
-def _short_text(row: dict[str, Any], ev: Any) -> str:
+def _short_text(row: Any, ev: Any) -> str:
     """Loss and accuracy for a narrow bar: the last step's train figures, the last eval's test."""
-    loss = ev.train_loss if ev.row is None and ev.train_loss is not None else row["train_loss"]
-    acc = ev.train_acc if ev.row is None and ev.train_acc is not None else row["train_acc"]
+    loss = ev.train_loss if ev.row is None and ev.train_loss is not None else row.train_loss
+    acc = ev.train_acc if ev.row is None and ev.train_acc is not None else row.train_acc
     text = f"train {loss:.1e} {acc:.3f}"
-    if row.get("test_acc") is not None:
-        text += f" test {row['test_loss']:.1e} {row['test_acc']:.3f}"
+    if row.test_acc is not None:
+        text += f" test {row.test_loss:.1e} {row.test_acc:.3f}"
     return text
 
 
-def _row_text(row: dict[str, Any]) -> str:
-    text = f"train loss {fmt(row['train_loss'], 3)} acc {fmt(row['train_acc'], 4)}"
-    if row.get("test_acc") is not None:
-        text += f" | test loss {fmt(row['test_loss'], 3)} acc {fmt(row['test_acc'], 4)}"
-    return text + f" | norm {fmt(row['param_norm'], 4)}"
+def _row_text(row: Any) -> str:
+    text = f"train loss {fmt(row.train_loss, 3)} acc {fmt(row.train_acc, 4)}"
+    if row.test_acc is not None:
+        text += f" | test loss {fmt(row.test_loss, 3)} acc {fmt(row.test_acc, 4)}"
+    return text + f" | norm {fmt(row.param_norm, 4)}"
 
 
 def _render_train(r: Any, title: str | None = None) -> None:
@@ -390,6 +398,8 @@ def _render_train(r: Any, title: str | None = None) -> None:
             f"train accuracy fell below 100% on {r.train_acc_drops} steps after reaching it "
             f"(loss dtype {r.loss_dtype})"
         )
+    if r.note:
+        out.print(r.note)
     out.print(f"{r.wall_s:.1f} s on {r.device}" + (f"; run folder {r.out_dir}" if r.out_dir else ""))
 
 
