@@ -347,3 +347,46 @@ def test_config_normalises_norms():
     assert (
         cfg.norms == (1.0, 2.5) and isinstance(cfg.norms, tuple) and all(type(p) is float for p in cfg.norms)
     )
+
+
+def _random_circuits(t):
+    """Case t of a replayed random stream: circuits whose train logits differ (seed 0)."""
+    rng = np.random.default_rng(0)
+    for _ in range(t + 1):
+        n_c, n_ex, n_lab = int(rng.integers(2, 4)), int(rng.integers(1, 5)), int(rng.integers(2, 5))
+        O = rng.normal(scale=2, size=(n_c, n_ex, n_lab))
+        lab = rng.integers(0, n_lab, n_ex)
+        q = float(rng.choice([0.5, 1, 2, 3]))
+        k = float(q * rng.choice([0.5, 0.9, 1.0, 1.5, 3]))
+        norms = tuple(float(x) for x in rng.uniform(0.5, 3, n_c))
+        alpha = float(rng.choice([0.005, 0.05, 0.5]))
+    return O, lab, D4Config(kappa=k, q=q, norms=norms, n_labels=n_lab, alpha=alpha)
+
+
+@pytest.mark.parametrize("t", [31, 39])
+def test_multistart_finds_the_global_optimum_for_differing_circuits(t):
+    """Where the equal-split and random starts matter: compare with 40 independent Nelder-Mead runs."""
+    from scipy.optimize import minimize
+
+    O, lab, cfg = _random_circuits(t)
+    w = d4.numeric_optimum(cfg, train_logits=O, labels=lab)
+    got = d4.eq6_loss(w, cfg, O, lab)
+
+    def f(x):  # Eq. 6 written out here: mean cross-entropy of sum_i |x_i| O_i plus the decay term
+        ww = np.abs(x)
+        z = np.einsum("i,iny->ny", ww, O)
+        m = z.max(axis=1)
+        ce = np.mean(m + np.log(np.exp(z - m[:, None]).sum(axis=1)) - z[np.arange(len(lab)), lab])
+        return ce + cfg.alpha / cfg.q * np.sum((ww ** (1 / cfg.kappa) * np.array(cfg.norms)) ** cfg.q)
+
+    rng = np.random.default_rng(1)
+    best = min(
+        minimize(
+            f,
+            rng.uniform(0, 20, len(cfg.norms)),
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-13},
+        ).fun
+        for _ in range(40)
+    )
+    assert got <= best + 1e-9
