@@ -135,3 +135,8 @@ def test_no_violation_found(fake):
 def test_real_rows_hold():
     rows = list(checks.checks(quick=True))
     assert len(rows) == 6 and all(r.holds for r in rows)
+
+
+def test_quick_is_the_default(fake):
+    list(checks.checks())
+    assert fake["calls"]["num"] == 100 and len(fake["calls"]["d4"]) == 20
