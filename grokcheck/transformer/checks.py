@@ -68,7 +68,61 @@ def judge(r: TrainResult, *, max_steps: int, seed: int) -> Check:
     )
 
 
+def batch_equals_alone_check(
+    steps: int = 10, tol: float = 1e-10, *, alone_changes: dict | None = None
+) -> Check:
+    """Issue 8's contract: member k of a batched ensemble is the run ``grokcheck train`` makes
+    alone with the same configuration (float64 parameters, reference model), within ``tol``
+    relative in every parameter, for members with different seeds, sizes, lrs, weight decays
+    and labels. ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
+    import dataclasses
+
+    from grokcheck.transformer.batch import train_ensemble
+    from grokcheck.transformer.ensemble import EnsembleConfig, Member
+    from grokcheck.transformer.train import TrainConfig, train
+
+    members = (
+        Member(seed=0, train_size=150, weight_decay=1.0),
+        Member(seed=1, train_size=260, weight_decay=0.5, lr=3e-3),
+        Member(seed=2, train_size=100, random_labels=True),
+    )
+    batch = train_ensemble(EnsembleConfig(members=members, p=23, steps=steps, param_dtype="float64"))
+    worst = 0.0
+    for m, res in zip(members, batch.members, strict=True):
+        cfg = TrainConfig(
+            p=23,
+            seed=m.seed,
+            train_size=m.train_size,
+            lr=m.lr,
+            weight_decay=m.weight_decay,
+            random_labels=m.random_labels,
+            steps=steps,
+            param_dtype="float64",
+            engine="reference",
+        )
+        alone = _final_state(dataclasses.replace(cfg, **(alone_changes or {})), train)
+        worst = max(worst, max(float((res.state[n] - v).norm() / v.norm()) for n, v in alone.items()))
+    return Check(
+        "a batched member equals the same run trained alone",
+        "issue 8 (batched sweeps)",
+        f"3 members (seeds, sizes, lr, wd, random labels differ), {steps} steps, float64: "
+        f"largest relative parameter difference {worst:.1e} (tolerance {tol:g})",
+        worst <= tol,
+    )
+
+
+def _final_state(cfg, train_fn) -> dict:
+    import tempfile
+
+    from grokcheck.transformer.checkpoint import load_checkpoint
+
+    with tempfile.TemporaryDirectory() as d:
+        train_fn(cfg, device="cpu", out_dir=d)
+        return load_checkpoint(f"{d}/checkpoint.pt", kind="train")["model"]
+
+
 def checks(quick: bool = True) -> Iterator[Check]:
+    yield batch_equals_alone_check()
     yield grok_check(*QUICK)
     if not quick:
         for args in FULL_EXTRA:

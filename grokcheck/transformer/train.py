@@ -326,6 +326,16 @@ def train(
         from grokcheck.transformer.plots import plot_curves
 
         plot_curves(track_rows(tracks[0]), out / "curves.png", title=run_title(cfg, result), result=result)
+        if cfg.circuits:  # Figure 9: C_trig and C_mem correct logits and the parameter norm
+            from grokcheck.transformer.circuit_plots import plot_circuit_curves
+
+            plot_circuit_curves(
+                track_rows(tracks[0]),
+                out / "circuits.png",
+                title=run_title(cfg, result),
+                o_t_key="o_t",
+                o_m_key="o_m",
+            )
     if result.stopped == DIVERGED:
         raise RunError(divergence_message(cfg, tracks[0], out))
     return result

@@ -57,3 +57,12 @@ def test_real_run_with_too_small_a_budget_fails() -> None:
 def test_quick_row_holds() -> None:
     row = checks.grok_check(*checks.QUICK)
     assert row.holds, row.figure
+
+
+def test_batch_equals_alone_row_holds_and_can_fail() -> None:
+    from grokcheck.transformer.checks import batch_equals_alone_check
+
+    ok = batch_equals_alone_check(steps=4)
+    assert ok.holds and "tolerance" in ok.figure
+    wrong = batch_equals_alone_check(steps=4, alone_changes={"weight_decay": 0.9})
+    assert not wrong.holds
