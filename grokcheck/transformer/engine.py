@@ -39,8 +39,8 @@ The core (plans, tables, the gather and their hand-written backward passes) live
 (:class:`FastForward`, :func:`make_forward`) and the process settings (:func:`tune_malloc`,
 :func:`matmul_precision`). Everything is written for a stack of K models (leading axis K), so
 :mod:`.ensemble` reuses it; a single model is K = 1. Shapes: K models, n examples per model,
-T positions (Pv varying, Pc constant), Rv table rows (varying (token, position) pairs that occur), H heads, d = d_model,
-e = d_head, F = d_mlp, C = n_classes, Wt = F + C rounded up to a multiple of 16.
+T positions (Pv varying, Pc constant), Rv table rows (varying (token, position) pairs that
+occur), H heads, d = d_model, e = d_head, F = d_mlp, C = n_classes, Wt = F + C rounded up to a multiple of 16.
 """
 
 from __future__ import annotations
