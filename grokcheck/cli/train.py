@@ -161,6 +161,12 @@ def train(
         int | None,
         typer.Option("--threads", help="CPU threads for torch (0 = torch's default).", min=0, max=1024),
     ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every", help="Steps between checkpoints [default: 1000; also every 60 s]."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Initialisation seed [default: 0].")] = None,
     device: DeviceOpt = Device.auto,

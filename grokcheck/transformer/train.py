@@ -388,7 +388,16 @@ def reopen(track: Track, step: int, budget: int) -> None:
 
 
 def divergence_message(cfg: Any, track: Track, out: Path | None) -> str:
-    where = f"; the last good checkpoint is in {out}" if out is not None else ""
+    where = ""
+    if out is not None:
+        ckpt = next(
+            (f for f in sorted(out.glob("*checkpoint.pt")) if f.name != "pretrain_checkpoint.pt"), None
+        )
+        where = (
+            f"; the last good checkpoint ({ckpt.name}) is kept in {out}"
+            if ckpt is not None
+            else "; it diverged before its first checkpoint"
+        )
     return (
         f"training diverged at step {track.stop_step} (non-finite loss or parameters); "
         f"lower the learning rate ({cfg.lr:g}) or the weight decay ({cfg.weight_decay:g}){where}"
