@@ -450,10 +450,45 @@ def p4_semigrokking(table: Table) -> Verdict:
     return Verdict("P4", "pass" if n_mid >= 1 else "fail", fig, src, claim, details)
 
 
-def all_verdicts(table: Table, tasks: Sequence[str] = ("add",)) -> list[Verdict]:
-    """Every verdict the table can speak to: P1, P2 and P3 per task, D_crit, P4."""
+def _verdicts(table: Table, tasks: Sequence[str]) -> list[Verdict]:
     out = [p1_efficiency(table)]
     for t in tasks:
         out += [p2_ungrokking(table, t), p3_weight_decay(table, t)]
     out += [efficiency_predicts_ungrokking(table), p4_semigrokking(table)]
+    return out
+
+
+#: the figure's prefix of a verdict measured on runs that hit their step cap
+AT_CAP = "at the step cap, not converged: "
+
+
+def all_verdicts(
+    table: Table, tasks: Sequence[str] = ("add",), *, fallback_to_cap: bool = True
+) -> list[Verdict]:
+    """Every verdict the table can speak to: P1, P2 and P3 per task, D_crit, P4.
+
+    Each verdict is first judged on converged runs only (the paper measures "at convergence").
+    Where that leaves it not run and ``fallback_to_cap`` is set, it is judged again on the runs
+    as they stood at their step cap (converged or not; diverged runs never count), and its
+    figure starts with :data:`AT_CAP` and its details say ``measured_at: "step cap"``: an
+    answer with its caveat rather than none. A short budget can make a run look converged at
+    middling accuracy when it is still moving, so such verdicts are weaker evidence.
+    """
+    from dataclasses import replace
+
+    strict = _verdicts(table, tasks)
+    if not fallback_to_cap:
+        return strict
+    capped_rows = [
+        {**r, "converged": True}
+        for r in rows_of(table)
+        if r.get("stopped") in ("converged", "max_steps", "steps")
+    ]
+    capped = _verdicts(capped_rows, tasks)
+    out = []
+    for s, c in zip(strict, capped, strict=True):
+        if s.status == "not_run" and c.status != "not_run":
+            out.append(replace(c, figure=AT_CAP + c.figure, details={**c.details, "measured_at": "step cap"}))
+        else:
+            out.append(s)
     return out

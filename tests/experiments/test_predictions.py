@@ -239,3 +239,20 @@ def test_all_verdicts_names():
     names = [v.name for v in P.all_verdicts([], tasks=("add", "mul"))]
     assert names == ["P1", "P2", "P3", "P2 [mul]", "P3 [mul]", "D_crit", "P4"]
     assert all(v.status == "not_run" for v in P.all_verdicts([]))
+
+
+def test_unconverged_runs_give_a_labelled_verdict_at_the_cap_or_none():
+    capped = [{**r, "converged": False, "stopped": "max_steps"} for r in ungrok_table()]
+    strict = {v.name: v for v in P.all_verdicts(capped, fallback_to_cap=False)}
+    assert strict["P2"].status == "not_run"
+    loose = {v.name: v for v in P.all_verdicts(capped)}
+    assert loose["P2"].status == "pass" and loose["P2"].figure.startswith(P.AT_CAP)
+    assert loose["P2"].details["measured_at"] == "step cap"
+    # a flat curve at the cap still fails, and diverged runs never count
+    flat = [{**r, "test_acc": 0.6} for r in capped]
+    assert {v.name: v for v in P.all_verdicts(flat)}["P2"].status == "fail"
+    diverged = [{**r, "stopped": "diverged"} for r in capped]
+    assert {v.name: v for v in P.all_verdicts(diverged)}["P2"].status == "not_run"
+    # converged runs are judged as they are, without the label
+    done = {v.name: v for v in P.all_verdicts(ungrok_table())}
+    assert done["P2"].status == "pass" and not done["P2"].figure.startswith(P.AT_CAP)
