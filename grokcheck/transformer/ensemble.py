@@ -31,7 +31,7 @@ from grokcheck.transformer.convergence import ConvergenceConfig
 from grokcheck.transformer.loop import evaluation_row
 from grokcheck.transformer.metrics import Row
 from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import StackedAdamW
+from grokcheck.transformer.optim import StackedAdamW, load_member_states, member_state, select_members
 from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
 
 #: rows (models x examples) per evaluation chunk: bounds the (rows, d_mlp + n_classes) buffer
@@ -304,7 +304,7 @@ class Ensemble:
                 return
             sel = torch.tensor(keep, device=self.device)
             params = {n: t.detach()[sel].clone().requires_grad_() for n, t in g.params.items()}
-            opt = _select_opt(g.opt, params, keep)
+            opt = select_members(g.opt, params, keep)
             self.groups[gi] = self._with_data([g.members[j] for j in keep], params, opt, g.idx[keep])
             return
 
@@ -314,7 +314,7 @@ class Ensemble:
 
     @staticmethod
     def _slice_opt(g: _Group, i: int) -> dict[str, Any]:
-        return _opt_member_state(g.opt, i)
+        return member_state(g.opt, i)
 
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member ``k``'s parameters as a state dict of the reference model (on CPU)."""
@@ -341,7 +341,7 @@ class Ensemble:
             with torch.no_grad():
                 for name, t in g.params.items():
                     t.copy_(torch.stack([state["params"][k][name] for k in g.members]).to(t))
-            _load_opt_members(g.opt, [state["opt"][k] for k in g.members])
+            load_member_states(g.opt, [state["opt"][k] for k in g.members])
         self.steps_done = int(state["steps_done"])
 
     @torch.no_grad()
@@ -412,42 +412,3 @@ def _logits(params: Mapping[str, torch.Tensor], plan: engine.Plan) -> torch.Tens
             f"(> {engine.SCORE_RANGE[torch.float32]:g} in float32); train it alone with "
             "grokcheck train, which falls back to the reference model, or use float64"
         ) from None
-
-
-# StackedAdamW's per-member state: moments, step count, lr and weight decay of one member
-
-
-def _opt_member_state(opt: StackedAdamW, i: int) -> dict[str, Any]:
-    return {
-        "exp_avg": {n: m[i].detach().cpu().clone() for n, m in opt.exp_avg.items()},
-        "exp_avg_sq": {n: v[i].detach().cpu().clone() for n, v in opt.exp_avg_sq.items()},
-        "t": opt.t,
-        "lr": float(opt.lr[i]),
-        "wd": float(opt.wd[i]),
-    }
-
-
-def _load_opt_members(opt: StackedAdamW, states: Sequence[Mapping[str, Any]]) -> None:
-    for name in opt.exp_avg:
-        opt.exp_avg[name].copy_(torch.stack([s["exp_avg"][name] for s in states]))
-        opt.exp_avg_sq[name].copy_(torch.stack([s["exp_avg_sq"][name] for s in states]))
-    ts = {s["t"] for s in states}
-    if len(ts) != 1:
-        raise RunError("checkpoint: members of one group have different optimizer step counts")
-    opt.t = ts.pop()
-
-
-def _select_opt(opt: StackedAdamW, params: dict[str, torch.Tensor], keep: list[int]) -> StackedAdamW:
-    """A StackedAdamW over ``params`` (members ``keep`` of ``opt``'s stack) with their state."""
-    new = StackedAdamW(
-        params,
-        [float(opt.lr[i]) for i in keep],
-        [float(opt.wd[i]) for i in keep],
-        betas=opt.betas,
-        eps=opt.eps,
-    )
-    new.t = opt.t
-    for name in new.exp_avg:
-        new.exp_avg[name].copy_(opt.exp_avg[name][keep])
-        new.exp_avg_sq[name].copy_(opt.exp_avg_sq[name][keep])
-    return new

@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from grokcheck import validate
-from grokcheck.errors import InputError
+from grokcheck.errors import InputError, RunError
 from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
 
 #: logits functions: "reference" is the model itself; "auto" is grokcheck.transformer.engine's
@@ -133,3 +134,42 @@ class StackedAdamW:
     def zero_grad(self) -> None:
         for p in self.params.values():
             p.grad = None
+
+
+# StackedAdamW's per-member state: moments, step count, lr and weight decay of one member
+
+
+def member_state(opt: StackedAdamW, i: int) -> dict[str, Any]:
+    return {
+        "exp_avg": {n: m[i].detach().cpu().clone() for n, m in opt.exp_avg.items()},
+        "exp_avg_sq": {n: v[i].detach().cpu().clone() for n, v in opt.exp_avg_sq.items()},
+        "t": opt.t,
+        "lr": float(opt.lr[i]),
+        "wd": float(opt.wd[i]),
+    }
+
+
+def load_member_states(opt: StackedAdamW, states: Sequence[Mapping[str, Any]]) -> None:
+    for name in opt.exp_avg:
+        opt.exp_avg[name].copy_(torch.stack([s["exp_avg"][name] for s in states]))
+        opt.exp_avg_sq[name].copy_(torch.stack([s["exp_avg_sq"][name] for s in states]))
+    ts = {s["t"] for s in states}
+    if len(ts) != 1:
+        raise RunError("checkpoint: members of one group have different optimizer step counts")
+    opt.t = ts.pop()
+
+
+def select_members(opt: StackedAdamW, params: dict[str, torch.Tensor], keep: list[int]) -> StackedAdamW:
+    """A StackedAdamW over ``params`` (members ``keep`` of ``opt``'s stack) with their state."""
+    new = StackedAdamW(
+        params,
+        [float(opt.lr[i]) for i in keep],
+        [float(opt.wd[i]) for i in keep],
+        betas=opt.betas,
+        eps=opt.eps,
+    )
+    new.t = opt.t
+    for name in new.exp_avg:
+        new.exp_avg[name].copy_(opt.exp_avg[name][keep])
+        new.exp_avg_sq[name].copy_(opt.exp_avg_sq[name][keep])
+    return new

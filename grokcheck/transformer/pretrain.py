@@ -31,9 +31,9 @@ from grokcheck.transformer.loop import INTERRUPTED, Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import SingleModel
-from grokcheck.transformer.train import TrainResult, make_forward, phase_result, write_metrics
+from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.single import single_stepper
+from grokcheck.transformer.train import TrainResult, phase_result, write_metrics
 
 DEFAULT_CACHE = DEFAULT_ROOT / "cache"
 
@@ -146,15 +146,7 @@ def pretrain(
         write_metrics(run_ckpt.parent / "pretrain_metrics.jsonl", tracks[0])
 
     if tracks[0].stopped is None:
-        stepper = SingleModel(
-            model,
-            optimizer,
-            make_forward(model, cfg.optim.engine),
-            tokens=ds.tokens.to(dev),
-            labels=ds.labels.to(dev),
-            train_idx=torch.arange(len(ds), device=dev),
-            loss_dtype=LOSS_DTYPES[cfg.optim.loss_dtype],
-        )
+        stepper = single_stepper(model, optimizer, cfg.optim, ds, torch.arange(len(ds)))
         step = run_loop(
             stepper,
             tracks,

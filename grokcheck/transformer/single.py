@@ -14,9 +14,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from grokcheck.transformer import tasks
 from grokcheck.transformer.loop import evaluation_row
 from grokcheck.transformer.metrics import Row
 from grokcheck.transformer.model import param_norm
+from grokcheck.transformer.optim import OptimConfig
+from grokcheck.transformer.runtime import LOSS_DTYPES
 
 #: rows per forward pass when evaluating (bounds memory on large datasets)
 EVAL_CHUNK = 16384
@@ -96,3 +99,58 @@ class SingleModel:
 
     def retire(self, k: int) -> None:
         """Nothing to free: a single run ends when its only member stops."""
+
+
+def make_forward(model: torch.nn.Module, engine: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``."""
+    if engine == "reference":
+        return model
+    from grokcheck.transformer import engine as fast
+
+    return fast.make_forward(model, engine)
+
+
+def circuit_hook(p: int) -> CircuitHook:
+    """Appendix B's measurements (:mod:`grokcheck.transformer.circuits`) as a row's circuit
+    fields, for addition mod ``p``: o_t/o_m on the train set (scored on the labels trained on)
+    and on the test set, the trigonometric share of the logits and the mean correct logit."""
+    from grokcheck.transformer import circuits
+
+    def hook(logits: torch.Tensor, in_train: torch.Tensor, scored: torch.Tensor) -> dict[str, Any]:
+        m = circuits.measure_logits(logits, p, train_mask=in_train, train_labels=scored[in_train])
+        return {
+            "o_t": m.o_t_train,
+            "o_m": m.o_m_train,
+            "o_t_test": m.o_t_test,
+            "o_m_test": m.o_m_test,
+            "trig_fraction": m.trig_fraction,
+            "correct_logit": m.correct_logit_train,
+        }
+
+    return hook
+
+
+def single_stepper(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    optim: OptimConfig,
+    ds: tasks.Dataset,
+    train_idx: torch.Tensor,
+    *,
+    train_labels: torch.Tensor | None = None,
+    circuits: bool = False,
+) -> SingleModel:
+    """The one-model stepper every single run uses (grokking, pretraining, ungrokking), on the
+    model's device, with ``optim``'s engine and loss dtype."""
+    dev = next(model.parameters()).device
+    return SingleModel(
+        model,
+        optimizer,
+        make_forward(model, optim.engine),
+        tokens=ds.tokens.to(dev),
+        labels=ds.labels.to(dev),
+        train_idx=train_idx.to(dev),
+        train_labels=train_labels,
+        loss_dtype=LOSS_DTYPES[optim.loss_dtype],
+        circuits=circuit_hook(ds.p) if circuits else None,
+    )

@@ -34,10 +34,10 @@ from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, sa
 from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
 from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Track
-from grokcheck.transformer.model import ModelConfig, Transformer, make_model, param_norm
+from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import CircuitHook, SingleModel
+from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.single import single_stepper
 
 DEFAULT_TRAIN_FRAC = 0.3
 #: config fields that may change when a run is resumed (they only move where it stops)
@@ -189,38 +189,9 @@ class TrainResult:
     note: str | None = None
 
 
-def make_forward(model: Transformer, engine: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``."""
-    if engine == "reference":
-        return model
-    from grokcheck.transformer import engine as fast
-
-    return fast.make_forward(model, engine)
-
-
 def final_metrics(track: Track) -> Metrics:
     r = track.last
     return Metrics(r.step, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.param_norm)
-
-
-def circuit_hook(p: int) -> CircuitHook:
-    """Appendix B's measurements (:mod:`grokcheck.transformer.circuits`) as a row's circuit
-    fields, for addition mod ``p``: o_t/o_m on the train set (scored on the labels trained on)
-    and on the test set, the trigonometric share of the logits and the mean correct logit."""
-    from grokcheck.transformer import circuits
-
-    def hook(logits: torch.Tensor, in_train: torch.Tensor, scored: torch.Tensor) -> dict[str, Any]:
-        m = circuits.measure_logits(logits, p, train_mask=in_train, train_labels=scored[in_train])
-        return {
-            "o_t": m.o_t_train,
-            "o_m": m.o_m_train,
-            "o_t_test": m.o_t_test,
-            "o_m_test": m.o_m_test,
-            "trig_fraction": m.trig_fraction,
-            "correct_logit": m.correct_logit_train,
-        }
-
-    return hook
 
 
 def stop_rule(cfg: TrainConfig) -> StopRule | None:
@@ -288,16 +259,8 @@ def train(
             save_checkpoint(ckpt_path, single_payload(cfg, model, optimizer, tracks, at), kind="train")
         write_metrics(out / "metrics.jsonl", tracks[0])
 
-    stepper = SingleModel(
-        model,
-        optimizer,
-        make_forward(model, cfg.engine),
-        tokens=ds.tokens.to(dev),
-        labels=ds.labels.to(dev),
-        train_idx=sp.train_idx.to(dev),
-        train_labels=train_labels,
-        loss_dtype=LOSS_DTYPES[cfg.loss_dtype],
-        circuits=circuit_hook(ds.p) if cfg.circuits else None,
+    stepper = single_stepper(
+        model, optimizer, cfg, ds, sp.train_idx, train_labels=train_labels, circuits=cfg.circuits
     )
     schedule = Schedule(
         budget=cfg.budget,

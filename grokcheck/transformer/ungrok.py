@@ -26,14 +26,12 @@ from grokcheck.transformer.metrics import Track
 from grokcheck.transformer.model import ModelConfig, make_model
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import SingleModel
+from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.single import single_stepper
 from grokcheck.transformer.train import (
     TrainResult,
     check_same_config,
-    circuit_hook,
     divergence_message,
-    make_forward,
     phase_result,
     remove_stale_temp_files,
     reopen,
@@ -190,16 +188,7 @@ def ungrok(
             save_checkpoint(ckpt_path, single_payload(cfg, model, optimizer, tracks, at), kind="ungrok")
         write_metrics(out / "metrics.jsonl", tracks[0])
 
-    stepper = SingleModel(
-        model,
-        optimizer,
-        make_forward(model, cfg.engine),
-        tokens=ds.tokens.to(dev),
-        labels=ds.labels.to(dev),
-        train_idx=sp.train_idx.to(dev),
-        loss_dtype=LOSS_DTYPES[cfg.loss_dtype],
-        circuits=circuit_hook(ds.p) if cfg.circuits else None,
-    )
+    stepper = single_stepper(model, optimizer, cfg, ds, sp.train_idx, circuits=cfg.circuits)
     fixed = cfg.ungrok_steps is not None
     step = run_loop(
         stepper,
