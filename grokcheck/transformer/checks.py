@@ -26,7 +26,7 @@ def grok_check(p: int, train_frac: float, seed: int, max_steps: int, **overrides
 
     ``overrides`` go to :class:`~grokcheck.transformer.train.TrainConfig`.
     """
-    from grokcheck.transformer.train import TrainConfig, train
+    from grokcheck.transformer.train import TrainConfig
 
     cfg = TrainConfig(
         p=p,
@@ -37,7 +37,23 @@ def grok_check(p: int, train_frac: float, seed: int, max_steps: int, **overrides
         eval_every=50,
         **overrides,
     )
-    return judge(train(cfg, device="cpu"), max_steps=max_steps, seed=seed)
+    return grok_rows(cfg, max_steps=max_steps, seed=seed)[0]
+
+
+def grok_rows(cfg, *, max_steps: int, seed: int) -> list[Check]:
+    """One grokking run's rows: the run groks within its budget, and Figure 1a's caption claim
+    (:func:`grokcheck.figure1_checks.grokking`) measured on its evaluation rows."""
+    import json
+    import tempfile
+
+    from grokcheck.figure1_checks import grokking
+    from grokcheck.transformer.train import train
+
+    with tempfile.TemporaryDirectory() as d:
+        result = train(cfg, device="cpu", out_dir=d)
+        with open(f"{d}/metrics.jsonl") as f:
+            trace = [json.loads(line) for line in f]
+    return [judge(result, max_steps=max_steps, seed=seed), grokking(trace)]
 
 
 def judge(r: TrainResult, *, max_steps: int, seed: int) -> Check:
