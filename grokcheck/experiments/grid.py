@@ -123,7 +123,8 @@ QUICK: dict[str, tuple[Sweep, ...]] = {
     "tasks": (
         Sweep("ungrok", OTHER_TASKS, QUICK_P, geometric(60, 400, 4), (1.0,), (0,), 6_000, pretrain_max_steps=5_000),
     ),
-    "semigrok": (Sweep("scratch", ("add",), QUICK_P, linear(200, 300, 3), (1.0,), (0, 1, 2), 10_000),),
+    # a first try at D = 200, 250, 300 with 10k steps stayed memorised (test acc 0.005-0.054)
+    "semigrok": (Sweep("scratch", ("add",), QUICK_P, linear(300, 450, 4), (1.0,), (0, 1, 2), 30_000),),
     "efficiency": (
         Sweep("random_labels", ("add",), QUICK_P, geometric(100, 600, 4), (0.5, 1.0, 2.0), (0, 1), 6_000),
         Sweep("scratch", ("add",), QUICK_P, linear(700, 900, 3), (1.0, 2.0), (0, 1), 6_000),
