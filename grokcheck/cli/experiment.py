@@ -181,6 +181,8 @@ def experiment(
             }
         )
         return
+    from rich.markup import escape
+
     c = console()
     c.print(
         f"{cfg.name} ({cfg.scale}): {len(result.records)}/{result.n_total} runs finished "
@@ -189,7 +191,9 @@ def experiment(
     )
     for v in result.verdicts:
         if v.status != "not_run":
-            c.print(f"  {_STATUS[v.status]}  {v.source:<22} {v.name}: {v.figure}", soft_wrap=True)
+            c.print(
+                f"  {_STATUS[v.status]}  " + escape(f"{v.source:<22} {v.name}: {v.figure}"), soft_wrap=True
+            )
     for f in result.figures:
         c.print(f"  figure: {f}")
 

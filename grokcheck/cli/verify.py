@@ -61,13 +61,15 @@ def verify(
         result = run_verify(**kw)
         emit_json(result)
     else:
+        from rich.markup import escape
+
         out_c.print(
             f"grokcheck verify ({'full' if full else 'quick'}{', from ' + str(from_dir) if from_dir else ''})"
         )
         result = run_verify(
             **kw,
             on_check=lambda c: out_c.print(
-                f"  {_MARK[c.status]}  {c.source:<14} {c.name}: {c.figure}", soft_wrap=True
+                f"  {_MARK[c.status]}  " + escape(f"{c.source:<14} {c.name}: {c.figure}"), soft_wrap=True
             ),
         )
         n_pass = sum(c.status == "pass" for c in result.checks)
