@@ -92,7 +92,8 @@ def train(
         Until | None,
         typer.Option(
             "--until",
-            help="Stop rule: grokked (test acc >= 0.99 held) or converged [default: grokked; converged with --random-labels].",
+            help="Stop rule: grokked (test acc >= 0.99 held) or converged "
+            "[default: grokked; converged with --random-labels].",
         ),
     ] = None,
     random_labels: Annotated[
