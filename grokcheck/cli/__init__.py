@@ -21,9 +21,9 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import Abort, Exit
 
 from grokcheck import __version__
-from grokcheck.cli import sim, theorem, train, verify
-from grokcheck.cli import experiment as experiment_cli
 from grokcheck.cli import circuits as circuits_cli
+from grokcheck.cli import experiment as experiment_cli
+from grokcheck.cli import sim, theorem, train, verify
 from grokcheck.errors import GrokcheckError
 
 app = typer.Typer(

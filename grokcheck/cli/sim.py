@@ -242,8 +242,10 @@ def _render(report) -> None:
             say(f"  {t.note}")
         say(f"  cross-check: {verdict(r.holds) if r.holds is not None else 'not applicable'}")
     if report.captions:
-        say("[bold]Figure 2's caption claims[/] (losses with L_wd as in Appendix C; each row also "
-            "gives the cross-entropy figure)")
+        say(
+            "[bold]Figure 2's caption claims[/] (losses with L_wd as in Appendix C; each row also "
+            "gives the cross-entropy figure)"
+        )
         for row in report.captions:
             say(f"  {verdict(row.holds)}  {row.source}: {row.name}: {row.figure}")
     if report.out:
