@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from grokcheck.experiments.predictions import bucket_edges, bucket_of
+from grokcheck.experiments.efficiency import bucket_edges, bucket_of
 from grokcheck.experiments.spec import RunRecord
 from grokcheck.records import save_figure
 

@@ -121,7 +121,8 @@ QUICK: dict[str, tuple[Sweep, ...]] = {
               pretrain_max_steps=5_000),
     ),
     "tasks": (
-        Sweep("ungrok", OTHER_TASKS, QUICK_P, geometric(60, 400, 4), (1.0,), (0,), 6_000, pretrain_max_steps=5_000),
+        Sweep("ungrok", OTHER_TASKS, QUICK_P, geometric(60, 400, 4), (1.0,), (0,), 6_000,
+              pretrain_max_steps=5_000),
     ),
     # a first try at D = 200, 250, 300 with 10k steps stayed memorised (test acc 0.005-0.054)
     "semigrok": (Sweep("scratch", ("add",), QUICK_P, linear(300, 450, 4), (1.0,), (0, 1, 2), 30_000),),

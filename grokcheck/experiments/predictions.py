@@ -5,12 +5,8 @@ themselves). Every function returns a frozen :class:`Verdict` whose ``status`` i
 ``"fail"`` or ``"not_run"`` (the table lacks the runs the claim needs). Thresholds are module
 constants, stated in docs/predictions.md:
 
-- P1 (Section 5.1, Figure 3): logits bucketed geometrically into :data:`N_BUCKETS` buckets; per
-  circuit, ordinary least squares of ``norm = a_bucket + slope * ln D`` (one offset per bucket,
-  one slope pooled). C_mem passes if the slope's 95% interval lies above 0; C_gen passes if the
-  interval includes 0 or ``|slope|`` is below :data:`FLAT_TOL` (norm units per e-fold of D).
-- D_crit predicted: per bucket holding both circuits, the D where C_mem's fitted norm reaches
-  C_gen's mean norm; the geometric mean over buckets; a 95% interval from a bootstrap over seeds.
+- P1 (Section 5.1, Figure 3) and D_crit predicted: :mod:`grokcheck.experiments.efficiency`
+  (its names are re-exported here).
 - P2 (Section 5.2, Figure 4): per weight decay, the mean test accuracy over seeds at each D'
   is >= :data:`HIGH` at and above some D_hi, <= :data:`LOW` at and below some D_lo, with
   ``D_hi / D_lo <= SHARP_FACTOR`` (1% slack: grid sizes are rounded to integers). D_crit
@@ -21,239 +17,36 @@ constants, stated in docs/predictions.md:
 - P4 (Section 5.3, Figure 5): at least one converged semi-grokking run with train accuracy 1 and
   test accuracy in (:data:`MID_LO`, :data:`MID_HI`); not run when none converged.
 
-Runs that did not converge are counted in ``details`` and left out.
+Runs that did not converge are counted in ``details`` and left out; :func:`all_verdicts`
+falls back to runs at their step cap, labelled, where too few converged.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from grokcheck.experiments.spec import RunRecord
+from grokcheck.experiments.efficiency import (  # noqa: F401  (P1's names, re-exported)
+    FLAT_TOL,
+    N_BOOT,
+    N_BUCKETS,
+    SlopeFit,
+    bucket_edges,
+    bucket_of,
+    dcrit_predicted,
+    fit_isologit,
+    p1_efficiency,
+)
+from grokcheck.experiments.verdict import Row, Table, Verdict, ok, rows_of, select  # noqa: F401
 
-N_BUCKETS = 6
-FLAT_TOL = 0.5
 HIGH, LOW, SHARP_FACTOR = 0.9, 0.2, 2.0
 WD_FACTOR = 1.5
 PREDICT_FACTOR = 2.0
 MID_LO, MID_HI = 0.3, 0.9
 TRAIN_FULL = 0.999
-N_BOOT = 200
-
-Row = Mapping[str, Any]
-Table = Sequence[Row | RunRecord]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One prediction's verdict. ``figure``: the measured numbers in one line; ``source``: the paper."""
-
-    name: str
-    status: str  # "pass" | "fail" | "not_run"
-    figure: str
-    source: str = ""
-    claim: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def holds(self) -> bool:
-        return self.status == "pass"
-
-
-def rows_of(table: Table) -> list[dict[str, Any]]:
-    return [dict(r.row()) if isinstance(r, RunRecord) else dict(r) for r in table]
-
-
-def _ok(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def _select(rows: list[dict[str, Any]], **eq: Any) -> list[dict[str, Any]]:
-    return [r for r in rows if all(r.get(k) == v for k, v in eq.items())]
-
-
-# ---------------------------------------------------------------- P1 and D_crit predicted
-
-
-@dataclass(frozen=True)
-class SlopeFit:
-    slope: float
-    lo: float  # 95% interval
-    hi: float
-    offsets: dict[int, float]  # bucket -> a_bucket
-    n: int
-
-
-def bucket_edges(logits: Sequence[float], n: int = N_BUCKETS) -> np.ndarray:
-    """``n + 1`` geometric edges spanning the positive ``logits``."""
-    lg = np.asarray([x for x in logits if x > 0], dtype=float)
-    return np.geomspace(lg.min(), lg.max() * (1 + 1e-12), n + 1)
-
-
-def bucket_of(logit: float, edges: np.ndarray) -> int | None:
-    if not logit > 0 or logit < edges[0] or logit > edges[-1]:
-        return None
-    return int(min(np.searchsorted(edges, logit, side="right") - 1, len(edges) - 2))
-
-
-def fit_isologit(points: Sequence[tuple[int, float, float]]) -> SlopeFit | None:
-    """OLS of ``norm = a_bucket + slope * ln D`` over (bucket, D, norm) points.
-
-    ``None`` when the slope is not identified (no bucket with two distinct D) or there are no
-    residual degrees of freedom.
-    """
-    from scipy import stats
-
-    buckets = sorted({b for b, _, _ in points})
-    identified = any(len({d for bb, d, _ in points if bb == b}) > 1 for b in buckets)
-    n, k = len(points), len(buckets) + 1
-    if not identified or n <= k:
-        return None
-    X = np.zeros((n, k))
-    y = np.empty(n)
-    for i, (b, d, norm) in enumerate(points):
-        X[i, buckets.index(b)] = 1.0
-        X[i, -1] = math.log(d)
-        y[i] = norm
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ beta
-    s2 = float(resid @ resid) / (n - k)
-    cov = s2 * np.linalg.pinv(X.T @ X)
-    se = math.sqrt(max(cov[-1, -1], 0.0))
-    t = float(stats.t.ppf(0.975, n - k))
-    slope = float(beta[-1])
-    return SlopeFit(
-        slope, slope - t * se, slope + t * se, {b: float(beta[i]) for i, b in enumerate(buckets)}, n
-    )
-
-
-def _circuits(rows: list[dict[str, Any]]) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """C_mem-only and C_gen-only runs usable for Figure 3, and counts of those left out."""
-    mem_all = [r for r in rows if r.get("kind") == "random_labels" and r.get("task") == "add"]
-    gen_all = [
-        r
-        for r in rows
-        if r.get("kind") == "scratch" and r.get("task") == "add" and r.get("experiment") == "efficiency"
-    ]
-
-    def usable(r: dict) -> bool:
-        return (
-            bool(r.get("converged"))
-            and _ok(r.get("correct_logit"))
-            and _ok(r.get("param_norm"))
-            and r["correct_logit"] > 0
-        )
-
-    def gen_only(r: dict) -> bool:
-        if r.get("gen_only") is not None:
-            return bool(r["gen_only"])
-        return _ok(r.get("trig_fraction")) and r["trig_fraction"] > 0.95
-
-    mem = [r for r in mem_all if usable(r)]
-    gen = [r for r in gen_all if usable(r) and gen_only(r)]
-    left = {
-        "c_mem_not_converged": sum(not r.get("converged") for r in mem_all),
-        "c_gen_not_converged": sum(not r.get("converged") for r in gen_all),
-        "c_gen_not_gen_only": sum(bool(r.get("converged")) and not gen_only(r) for r in gen_all),
-    }
-    return mem, gen, left
-
-
-def _points(runs: list[dict], edges: np.ndarray) -> list[tuple[int, float, float]]:
-    out = []
-    for r in runs:
-        b = bucket_of(r["correct_logit"], edges)
-        if b is not None:
-            out.append((b, float(r["reduced_size"]), float(r["param_norm"])))
-    return out
-
-
-def p1_efficiency(table: Table) -> Verdict:
-    """P1: C_mem's isologit norm rises with D, C_gen's is flat (Figure 3)."""
-    mem, gen, left = _circuits(rows_of(table))
-    src, claim = "Figure 3, Section 5.1", "C_mem's norm at fixed logit rises with D; C_gen's is flat"
-    if len(mem) < 3 or len(gen) < 3:
-        return Verdict(
-            "P1",
-            "not_run",
-            f"{len(mem)} C_mem and {len(gen)} C_gen usable runs (need 3 each)",
-            src,
-            claim,
-            dict(left),
-        )
-    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
-    fm, fg = fit_isologit(_points(mem, edges)), fit_isologit(_points(gen, edges))
-    details: dict[str, Any] = {
-        **left,
-        "n_c_mem": len(mem),
-        "n_c_gen": len(gen),
-        "bucket_edges": [float(e) for e in edges],
-    }
-    if fm is None or fg is None:
-        which = " and ".join(n for n, f in (("C_mem", fm), ("C_gen", fg)) if f is None)
-        return Verdict(
-            "P1",
-            "not_run",
-            f"{which}: slope not identified (need 2 sizes in a logit bucket)",
-            src,
-            claim,
-            details,
-        )
-    mem_rises = fm.lo > 0
-    gen_flat = fg.lo <= 0 <= fg.hi or abs(fg.slope) < FLAT_TOL
-    details.update(
-        c_mem_slope=[fm.slope, fm.lo, fm.hi],
-        c_gen_slope=[fg.slope, fg.lo, fg.hi],
-        c_mem_rises=mem_rises,
-        c_gen_flat=gen_flat,
-    )
-    fig = (
-        f"d norm/d ln D: C_mem {fm.slope:.3g} [{fm.lo:.3g}, {fm.hi:.3g}], "
-        f"C_gen {fg.slope:.3g} [{fg.lo:.3g}, {fg.hi:.3g}]"
-    )
-    return Verdict("P1", "pass" if mem_rises and gen_flat else "fail", fig, src, claim, details)
-
-
-def _crossing(mem: list[dict], gen: list[dict], edges: np.ndarray) -> float | None:
-    fm = fit_isologit(_points(mem, edges))
-    if fm is None or not fm.slope > 0:
-        return None
-    logs = []
-    for b, a in fm.offsets.items():
-        gn = [r["param_norm"] for r in gen if bucket_of(r["correct_logit"], edges) == b]
-        if gn:
-            logs.append((float(np.mean(gn)) - a) / fm.slope)
-    return math.exp(float(np.mean(logs))) if logs else None
-
-
-def dcrit_predicted(
-    table: Table, *, n_boot: int = N_BOOT, seed: int = 0
-) -> tuple[float | None, float, float]:
-    """D_crit predicted from efficiency, with a 95% bootstrap interval over seeds (NaN if none)."""
-    mem, gen, _ = _circuits(rows_of(table))
-    if len(mem) < 3 or not gen:
-        return None, math.nan, math.nan
-    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
-    est = _crossing(mem, gen, edges)
-    if est is None:
-        return None, math.nan, math.nan
-    seeds = sorted({r["seed"] for r in mem + gen})
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        pick = rng.choice(seeds, size=len(seeds), replace=True)
-        m = [r for s in pick for r in mem if r["seed"] == s]
-        g = [r for s in pick for r in gen if r["seed"] == s]
-        c = _crossing(m, g, edges) if m and g else None
-        if c is not None:
-            boots.append(c)
-    if len(boots) < 10:
-        return est, math.nan, math.nan
-    return est, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
 # ---------------------------------------------------------------- P2, P3: ungrokking
@@ -295,7 +88,7 @@ def transition(sizes: Sequence[int], accs: Sequence[float], weight_decay: float 
 def transitions(table: Table, task: str = "add") -> tuple[list[Transition], int]:
     """One :class:`Transition` per weight decay of the task's ungrokking runs, and the runs left out."""
     rows = [r for r in rows_of(table) if r.get("kind") == "ungrok" and r.get("task") == task]
-    used = [r for r in rows if r.get("converged") and _ok(r.get("test_acc"))]
+    used = [r for r in rows if r.get("converged") and ok(r.get("test_acc"))]
     out = []
     for wd in sorted({r["weight_decay"] for r in used}):
         by_d: dict[int, list[float]] = {}
@@ -422,9 +215,9 @@ def efficiency_predicts_ungrokking(table: Table) -> Verdict:
 def _middling(r: dict) -> bool:
     return (
         bool(r.get("converged"))
-        and _ok(r.get("train_acc"))
+        and ok(r.get("train_acc"))
         and r["train_acc"] >= TRAIN_FULL
-        and _ok(r.get("test_acc"))
+        and ok(r.get("test_acc"))
         and MID_LO < r["test_acc"] < MID_HI
     )
 
