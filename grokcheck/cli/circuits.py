@@ -20,7 +20,7 @@ def circuits(
     json_out: JsonOpt = False,
 ) -> None:
     """Split a modular-addition network's logits into trigonometric and memorising parts."""
-    from grokcheck.transformer.circuits import measure_run
+    from grokcheck.transformer.circuit_runs import measure_run
     from grokcheck.transformer.runtime import resolve_device
 
     m = measure_run(run_dir, checkpoint=checkpoint, device=resolve_device(device.value))

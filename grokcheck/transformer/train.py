@@ -142,6 +142,15 @@ class TrainConfig(OptimConfig):
     def budget(self) -> int:
         return self.steps if self.steps is not None else self.max_steps
 
+    def train_split(self) -> tuple[tasks.Split, torch.Tensor]:
+        """The run's train/test split and the labels it trains on (random ones with
+        ``random_labels``): the one place a run's data is decided from its config."""
+        ds = tasks.make_dataset(self.task, self.p)
+        sp = tasks.split(ds, train_size=self.resolved_train_size, seed=self.split_seed)
+        if self.random_labels:
+            return sp, tasks.random_labels(len(sp.train_idx), ds.n_classes, self.split_seed)
+        return sp, sp.train_labels
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -230,11 +239,8 @@ def train(
     """
     dev = resolve_device(device)
     configure(dev)
-    ds = tasks.make_dataset(cfg.task, cfg.p)
-    sp = tasks.split(ds, train_size=cfg.resolved_train_size, seed=cfg.split_seed)
-    train_labels = None
-    if cfg.random_labels:
-        train_labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, cfg.split_seed)
+    sp, train_labels = cfg.train_split()
+    ds = sp.dataset
     mcfg = ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes)
     model = make_model(mcfg, seed=cfg.seed, dtype=PARAM_DTYPES[cfg.param_dtype], device=dev)
     init_norm = param_norm(model)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json
@@ -105,6 +107,13 @@ class UngrokConfig(OptimConfig):
     def budget(self) -> int:
         return self.ungrok_steps if self.ungrok_steps is not None else self.ungrok_max_steps
 
+    def train_split(self) -> tuple[tasks.Split, torch.Tensor]:
+        """Phase 2's reduced subset (drawn with ``subset_seed``, default the seed) and its labels."""
+        ds = tasks.make_dataset(self.task, self.p)
+        seed = self.seed if self.subset_seed is None else self.subset_seed
+        sp = tasks.split(ds, train_size=self.reduced_size, seed=seed)
+        return sp, sp.train_labels
+
 
 @dataclass(frozen=True)
 class UngrokResult:
@@ -165,10 +174,8 @@ def ungrok(
     if pre.result.stopped == INTERRUPTED:
         return UngrokResult(cfg.reduced_size, pre.result, None, None, pre.cached, pre.path, _str(out))
 
-    ds = tasks.make_dataset(cfg.task, cfg.p)
-    sp = tasks.split(
-        ds, train_size=cfg.reduced_size, seed=cfg.seed if cfg.subset_seed is None else cfg.subset_seed
-    )
+    sp, _ = cfg.train_split()
+    ds = sp.dataset
     model = make_model(
         ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes), dtype=PARAM_DTYPES[cfg.param_dtype]
     )

@@ -122,3 +122,27 @@ def test_a_real_grokcheck_train_run(cli, tmp_path: Path) -> None:
     assert data["param_norm"] == pytest.approx(norm, rel=1e-9)
     assert data["n_train"] == 264 and data["n_test"] == 265
     assert data["o_t_train"] + data["o_m_train"] == pytest.approx(data["correct_logit_train"])
+
+
+def test_an_ungrokking_run_is_measured_on_its_reduced_subset(cli, tmp_path: Path) -> None:
+    """An ungrokking run's config nests its pretrained network's task, p and seed; the reduced
+    subset (not a grokking split) is its train set."""
+    import torch
+
+    from grokcheck.transformer import circuits, tasks
+    from grokcheck.transformer.checkpoint import load_checkpoint
+
+    run = tmp_path / "u"
+    args = ("train", "--p", "23", "--ungrok", "200", "--pretrain-steps", "20", "--ungrok-steps", "5",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(run), "--json")  # fmt: skip
+    assert cli(*args).code == 0
+    r = cli("circuits", str(run), "--json", "--device", "cpu")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    sp = tasks.split(tasks.make_dataset("add", 23), train_size=200, seed=0)
+    state = load_checkpoint(run / "checkpoint.pt", kind="ungrok")["model"]
+    want = circuits.measure_state(state, sp)
+    assert data["n_train"] == 200 and abs(data["o_m_train"] - want.o_m_train) < 1e-9 * max(
+        1.0, abs(want.o_m_train)
+    )
+    assert torch.isfinite(torch.tensor(data["trig_fraction"]))

@@ -1,0 +1,60 @@
+"""Appendix B's measurements of a saved run: its network and the data it was trained on.
+
+The run's config is rebuilt from its checkpoint (:func:`grokcheck.configs.from_jsonable`) and
+asked for its own split (``TrainConfig.train_split`` / ``UngrokConfig.train_split``), so the
+data a run trained on is decided in one place, random labels included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from grokcheck.configs import from_jsonable
+from grokcheck.errors import RunError
+from grokcheck.transformer import tasks
+from grokcheck.transformer.checkpoint import load_checkpoint
+from grokcheck.transformer.circuits import CircuitMetrics, check_task, measure_state
+
+
+def run_split(config: Mapping) -> tuple[tasks.Split, torch.Tensor]:
+    """The train split and train labels of a saved ``grokcheck train`` run (grokking, random
+    labels or ungrokking: the reduced subset), from its saved config.
+
+    Raises:
+        InputError: the run is not of modular addition. RunError: not a run config.
+    """
+    from grokcheck.transformer.train import TrainConfig
+    from grokcheck.transformer.ungrok import UngrokConfig
+
+    cls = UngrokConfig if "reduced_size" in config else TrainConfig
+    try:
+        cfg = from_jsonable(cls, config)
+    except (TypeError, ValueError) as e:
+        raise RunError(f"the run's config cannot be read ({' '.join(str(e).split())[:120]})") from None
+    check_task(cfg.task)
+    return cfg.train_split()
+
+
+def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu") -> CircuitMetrics:
+    """Appendix B for the network saved in a run folder (``grokcheck train --out DIR``).
+
+    Args:
+        run_dir: the run folder; its checkpoint is ``run_dir/checkpoint.pt`` unless ``checkpoint``
+            names another file. The split is rebuilt from the checkpoint's own config.
+
+    Raises:
+        RunError: a missing or corrupt checkpoint. InputError: a run of another task.
+    """
+    path = Path(checkpoint) if checkpoint is not None else Path(run_dir) / "checkpoint.pt"
+    ckpt = load_checkpoint(path, kind=("train", "ungrok"))
+    if not isinstance(ckpt["config"], Mapping) or not isinstance(ckpt["model"], Mapping):
+        raise RunError(f"checkpoint {path} has no config or model state")
+    sp, labels = run_split(ckpt["config"])
+    try:
+        return measure_state(ckpt["model"], sp, train_labels=labels, device=device)
+    except (KeyError, RuntimeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise RunError(f"checkpoint {path} does not hold a reference-model state ({reason})") from None
