@@ -91,10 +91,11 @@ def _run_batch(
         loss_dtype=s0.loss_dtype,
         convergence=ConvergenceConfig(window=s0.convergence_window),
     )
-    init = [
-        pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir).state if s.kind == "ungrok" else None
-        for s in specs
-    ]
+    nets: dict[str, dict[str, torch.Tensor]] = {}  # one pretrained network per seed, read once
+    for s in specs:
+        if s.kind == "ungrok" and (key := pretrain_config(s).key()) not in nets:
+            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir).state
+    init = [nets[pretrain_config(s).key()] if s.kind == "ungrok" else None for s in specs]
     ckpt = None
     if checkpoint_dir is not None:
         from grokcheck.configs import config_key

@@ -10,7 +10,7 @@ killed at any point resumes from the last checkpoint to the same result for ever
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,3 @@ def train_ensemble(
         ms_per_step=round(1e3 * wall / max(1, step - start), 3),
         device=str(ens.device),
     )
-
-
-def states_by_member(result: EnsembleResult) -> list[Mapping[str, torch.Tensor]]:
-    return [m.state for m in result.members]

@@ -19,6 +19,7 @@ measures nothing the network was taught.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,7 +290,7 @@ def train(
     result = phase_result(
         cfg, ds, tracks[0], step, str(dev), train_size=len(sp.train_idx), init_norm=init_norm
     )
-    result = TrainResult(**{**result.__dict__, "out_dir": str(out) if out is not None else None})
+    result = dataclasses.replace(result, out_dir=str(out) if out is not None else None)
     if out is not None:
         atomic_write_json(out / "summary.json", result)
         from grokcheck.transformer.plots import plot_curves
