@@ -45,7 +45,8 @@ def final(done: subprocess.CompletedProcess) -> dict:
 def test_killed_at_random_moments_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     """Kill moments are drawn as fractions of the uninterrupted run's own wall time (start-up
     included), so the test kills mid-run on a fast machine and on a loaded one alike; after
-    KILLS kills the last resume runs to the end."""
+    KILLS kills the last resume runs to the end (a resume from a late checkpoint may also
+    finish before its kill moment)."""
     t0 = time.monotonic()
     whole = final(run([*ARGS, "--out", str(tmp_path / "whole")]))
     wall = time.monotonic() - t0
@@ -59,6 +60,6 @@ def test_killed_at_random_moments_and_resumed_equals_uninterrupted(tmp_path: Pat
         limit = rng.uniform(0.3, 0.9) * wall if kills < KILLS else None
         done = run([*ARGS, "--out", str(out), *again], kill_after=limit)
         kills += done is None
-    assert kills == KILLS
+    assert 1 <= kills <= KILLS  # a resumed run may finish before its kill moment
     assert final(done) == whole
     assert not list(out.glob(".*.tmp"))  # no orphan temporary file survives the next start
