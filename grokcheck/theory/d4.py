@@ -229,29 +229,38 @@ def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -
     P = np.asarray(cfg.norms)
     r = cfg.q / cfg.kappa
     w = np.maximum(w, 0.0)
+    # at w_i = 0, 0^(r-1) is the one-sided derivative's factor: 0 for r > 1, 1 for r = 1 (kappa = q:
+    # the decay term is linear in w) and infinite for r < 1, capped so products with 0 stay finite
     with np.errstate(divide="ignore"):
-        wd = cfg.alpha / cfg.kappa * P**cfg.q * np.where(w > 0, w ** (r - 1), 0.0 if r > 1 else np.inf)
-    # at w_i = 0 with r < 1 the marginal cost is infinite; capped so products with 0 stay finite
+        wd = cfg.alpha / cfg.kappa * P**cfg.q * w ** (r - 1)
     return xent.xent_grad(w, O, labels) + np.minimum(wd, 1e300)
 
 
-def _newton_polish(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _eq6_hess(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Hessian of Eq. 6 at ``w``; entries of coordinates at 0 are not finite where r < 2."""
+    P = np.asarray(cfg.norms)
+    r = cfg.q / cfg.kappa
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decay = cfg.alpha / cfg.kappa * (r - 1) * P**cfg.q * w ** (r - 2)
+    return xent.xent_hess(w, O, labels) + np.diag(decay)
+
+
+def _newton_polish(
+    w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray, *, max_steps: int = 60
+) -> np.ndarray:
     """Newton steps on the coordinates that are > 0 (the objective is smooth there).
 
     L-BFGS-B stops early where the loss is nearly flat along a direction (kappa just below q);
     Newton with the exact Hessian converges there too. A step is kept only if it lowers Eq. 6.
     """
-    P = np.asarray(cfg.norms)
-    r = cfg.q / cfg.kappa
     # coordinates ~0 stay put: their Hessian entry ~ w^(r-2) is huge and would stall every step
     free = w > 1e-10 * w.max(initial=0.0)
     if not free.any():
         return w
     best, best_loss = w.copy(), eq6_loss(w, cfg, O, labels)
-    for _ in range(60):
+    for _ in range(max_steps):
         g = _eq6_grad(best, cfg, O, labels)[free]
-        H = xent.xent_hess(best, O, labels)[np.ix_(free, free)]
-        H = H + np.diag(cfg.alpha / cfg.kappa * (r - 1) * P[free] ** cfg.q * best[free] ** (r - 2))
+        H = _eq6_hess(best, cfg, O, labels)[np.ix_(free, free)]
         try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
@@ -298,50 +307,76 @@ def numeric_optimum(
 def _numeric_optimum(
     cfg: D4Config, train_logits: np.ndarray | None, labels: np.ndarray | None, n_starts: int, seed: int
 ) -> np.ndarray:
-    from scipy.optimize import minimize
-
-    P = np.asarray(cfg.norms)
-    n = len(P)
+    n = len(cfg.norms)
     if train_logits is None:
         O, labels = xent.one_hot_circuits(n, cfg.n_labels)
     else:
         O, labels = np.asarray(train_logits, dtype=float), np.asarray(labels)
-    hi = np.array([weight_bound(p, cfg) for p in P])
+    hi = np.array([weight_bound(p, cfg) for p in cfg.norms])
+    vertices = vertex_optima(cfg, O, labels, hi)
+    starts = start_points(vertices, hi, n_starts=n_starts, seed=seed)
+    candidates = [np.zeros(n), *vertices, *(local_optimum(x0, cfg, O, labels, hi) for x0 in starts)]
+    polished = [_newton_polish(c, cfg, O, labels) for c in candidates]
+    losses = [eq6_loss(c, cfg, O, labels) for c in polished]
+    return polished[int(np.argmin(losses))]
 
-    def f(w: np.ndarray) -> float:
-        return eq6_loss(w, cfg, O, labels)
 
-    starts = []
-    candidates = [np.zeros(n)]
-    for i in range(n):
-        e = np.zeros(n)
-        e[i] = 1.0
+def vertex_optima(cfg: D4Config, O: np.ndarray, labels: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+    """For each circuit i, the optimum of Eq. 6 with all weight on i (a global 1-D search on [0, hi_i])."""
+    P = np.asarray(cfg.norms)
+    vertices = []
+    for i in range(len(P)):
 
-        def along(t: np.ndarray, i: int = i) -> np.ndarray:  # Eq. 6 with all weight on circuit i
+        def along(t: np.ndarray, i: int = i) -> np.ndarray:
             return xent.xent_ray(t, O[i], labels) + cfg.alpha / cfg.q * (t ** (1 / cfg.kappa) * P[i]) ** cfg.q
 
-        s = _global_min_1d(along, hi[i])
-        starts.append(s * e)
-        candidates.append(s * e)
-    starts.append(np.full(n, float(hi.min()) / (2 * n)))
-    rng = np.random.default_rng(seed)
-    starts.extend(rng.uniform(0, 1, size=(n_starts, n)) * hi / n)
-    # Where kappa >= q the weight-decay gradient is infinite at w = 0 (r = q/kappa <= 1), which
-    # stalls L-BFGS-B's line searches. There we optimise over u with w = u^m, m = 2 kappa/q >= 2:
-    # the decay term becomes P^q u^2, smooth at 0. For kappa < q plain w is already smooth.
-    m = 1.0 if cfg.kappa < cfg.q else 2.0 * cfg.kappa / cfg.q
+        w = np.zeros(len(P))
+        w[i] = _global_min_1d(along, hi[i])
+        vertices.append(w)
+    return vertices
+
+
+def start_points(vertices: list[np.ndarray], hi: np.ndarray, *, n_starts: int, seed: int) -> list[np.ndarray]:
+    """L-BFGS-B's starts: the vertex optima, the equal split hi_min / (2n), and ``n_starts``
+    points drawn uniformly from the box prod_i [0, hi_i / n]."""
+    n = len(hi)
+    random = np.random.default_rng(seed).uniform(0, 1, size=(n_starts, n)) * hi / n
+    return [*vertices, np.full(n, float(hi.min()) / (2 * n)), *random]
+
+
+def substitution_power(cfg: D4Config) -> float:
+    """m of the substitution w = u^m under which L-BFGS-B optimises Eq. 6.
+
+    Where kappa > q the weight-decay gradient is infinite at w = 0 (r = q/kappa < 1), which stalls
+    L-BFGS-B's line searches; with m = 2 kappa/q >= 2 the decay term becomes P^q u^2, smooth at 0.
+    For kappa < q plain w is already smooth, and at kappa = q the decay term is linear in w.
+    """
+    return 1.0 if cfg.kappa < cfg.q else 2.0 * cfg.kappa / cfg.q
+
+
+def local_optimum(
+    x0: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """L-BFGS-B on Eq. 6 from ``x0`` in the box [0, hi], over u = w^(1/m) (:func:`substitution_power`).
+
+    u_i = 0 is stationary in u even where Eq. 6's own slope in w_i points inwards; where the
+    search stops there, it is restarted from w_i = hi_i / 1000 (at most once per circuit).
+    """
+    from scipy.optimize import minimize
+
+    m = substitution_power(cfg)
 
     def f_u(u: np.ndarray) -> float:
-        return f(u**m)
+        return eq6_loss(u**m, cfg, O, labels)
 
     def grad_u(u: np.ndarray) -> np.ndarray:
         g = _eq6_grad(u**m, cfg, O, labels)
         return g if m == 1 else g * m * u ** (m - 1)
 
-    def solve(x0: np.ndarray) -> np.ndarray:
+    def solve(start: np.ndarray) -> np.ndarray:
         res = minimize(
             f_u,
-            x0 ** (1 / m),
+            start ** (1 / m),
             jac=grad_u,
             method="L-BFGS-B",
             bounds=[(0.0, h ** (1 / m)) for h in hi],
@@ -349,17 +384,13 @@ def _numeric_optimum(
         )
         return np.clip(res.x**m, 0.0, hi)
 
-    for x0 in starts:
-        w = solve(x0)
-        for _ in range(n):  # u = 0 is stationary in u; leave it where w's own slope points inwards
-            inward = (w == 0) & (_eq6_grad(w, cfg, O, labels) < 0)
-            if not inward.any():
-                break
-            w = solve(np.where(inward, hi * 1e-3, w))
-        candidates.append(w)
-    polished = [_newton_polish(c, cfg, O, labels) for c in candidates]
-    losses = [f(c) for c in polished]
-    return polished[int(np.argmin(losses))]
+    w = solve(x0)
+    for _ in range(len(hi)):
+        inward = (w == 0) & (_eq6_grad(w, cfg, O, labels) < 0)
+        if not inward.any():
+            break
+        w = solve(np.where(inward, hi * 1e-3, w))
+    return w
 
 
 # ---------------------------------------------------------------------------------------------

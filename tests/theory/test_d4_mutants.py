@@ -390,3 +390,195 @@ def test_multistart_finds_the_global_optimum_for_differing_circuits(t):
         for _ in range(40)
     )
     assert got <= best + 1e-9
+
+
+# --- the numeric optimum's parts, each against an independent figure -------------------------
+
+
+def _differing(seed=3, n_c=3, n_ex=4, n_lab=5):
+    rng = np.random.default_rng(seed)
+    return rng.normal(scale=1.5, size=(n_c, n_ex, n_lab)), rng.integers(0, n_lab, n_ex)
+
+
+@pytest.mark.parametrize("kappa", [1.2, 2.0, 3.0])  # r = q/kappa > 1, = 1, < 1
+def test_gradient_and_hessian_against_finite_differences(kappa):
+    cfg = D4Config(kappa=kappa, q=2.0, alpha=0.3, norms=(1.0, 2.0, 0.5), n_labels=5)
+    O, lab = _differing()
+    w = np.array([0.7, 1.3, 0.4])
+    h = 1e-6
+    eye = np.eye(3)
+    loss = [(d4.eq6_loss(w + h * e, cfg, O, lab), d4.eq6_loss(w - h * e, cfg, O, lab)) for e in eye]
+    fd_g = [(up - down) / (2 * h) for up, down in loss]
+    np.testing.assert_allclose(d4._eq6_grad(w, cfg, O, lab), fd_g, rtol=1e-7, atol=1e-9)
+    fd_h = np.array(
+        [(d4._eq6_grad(w + h * e, cfg, O, lab) - d4._eq6_grad(w - h * e, cfg, O, lab)) / (2 * h) for e in eye]
+    )
+    np.testing.assert_allclose(d4._eq6_hess(w, cfg, O, lab), fd_h, rtol=1e-6, atol=1e-8)
+
+
+def test_gradient_at_zero_when_kappa_equals_q():
+    """kappa = q: the decay term alpha/q P^q w is linear, so its slope at w = 0 is alpha/q P^q, not oo."""
+    cfg = D4Config(kappa=2.0, q=2.0, alpha=0.1, norms=(3.0, 2.0), n_labels=5)
+    O, lab = one_hot_circuits(2, 5)
+    g = d4._eq6_grad(np.array([0.0, 1.0]), cfg, O, lab)
+    np.testing.assert_allclose(g, [-_g(1.0, 5) + 0.1 / 2 * 9.0, -_g(1.0, 5) + 0.1 / 2 * 4.0], rtol=1e-12)
+
+
+def test_loss_and_gradient_clamp_negative_zero():
+    """Optimisers hand over -1e-300: Eq. 6 and its gradient must treat it as w = 0 (kappa 1.2: no nan)."""
+    cfg = D4Config(kappa=1.2, q=2.0, norms=(1.0, 2.0), n_labels=5)
+    O, lab = one_hot_circuits(2, 5)
+    neg, zero = np.array([-1e-300, 2.0]), np.array([0.0, 2.0])
+    assert d4.eq6_loss(neg, cfg, O, lab) == d4.eq6_loss(zero, cfg, O, lab)
+    np.testing.assert_array_equal(d4._eq6_grad(neg, cfg, O, lab), d4._eq6_grad(zero, cfg, O, lab))
+    assert np.all(np.isfinite(d4._eq6_grad(neg, cfg, O, lab)))
+
+
+def test_newton_polish_converges_quadratically():
+    """Exact Hessian: from 1% off the error squares each step, so 3 steps reach ~1e-13 (1e-2 -> 1e-16)."""
+    cfg = D4Config()
+    O, lab = one_hot_circuits(2, 113)
+    want = np.array(case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 2.0)))
+    start = want * np.array([1.01, 0.99])
+    assert d4._newton_polish(start, cfg, O, lab, max_steps=0).tolist() == start.tolist()
+    steps = [d4._newton_polish(start, cfg, O, lab, max_steps=k) for k in (1, 2, 3)]
+    errs = [float(np.max(np.abs(w - want) / want)) for w in steps]
+    assert errs[0] < 2e-3 and errs[1] < 1e-5 and errs[2] < 1e-11
+
+
+def _vertex_S(cfg, P):
+    """All weight S on one circuit of norm P: the stationary point of L_train(S) + alpha/q P^q S^(q/kappa),
+    g(S) = alpha/kappa P^q S^(r - 1) (increasing difference for r > 1; closed form at r = 1)."""
+    r = cfg.q / cfg.kappa
+    if r == 1:
+        return case1_kappa_eq_q(cfg.alpha, cfg.q, cfg.n_labels, P)
+    return _bisect(lambda S: cfg.alpha / cfg.kappa * P**cfg.q * S ** (r - 1) - _g(S, cfg.n_labels), 1e-9, 1e6)
+
+
+@pytest.mark.parametrize("kappa", [1.2, 2.0])
+def test_vertex_optima_by_hand(kappa):
+    cfg = D4Config(kappa=kappa, q=2.0, norms=(1.0, 2.0))
+    O, lab = one_hot_circuits(2, 113)
+    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
+    v = d4.vertex_optima(cfg, O, lab, hi)
+    assert len(v) == 2 and v[0][1] == 0.0 and v[1][0] == 0.0
+    assert v[0][0] == pytest.approx(_vertex_S(cfg, 1.0), rel=1e-7)
+    assert v[1][1] == pytest.approx(_vertex_S(cfg, 2.0), rel=1e-7)
+
+
+def test_start_points():
+    vertices = [np.array([5.0, 0.0]), np.array([0.0, 7.0])]
+    hi = np.array([4.0, 8.0])
+    s = d4.start_points(vertices, hi, n_starts=4000, seed=0)
+    assert len(s) == 2 + 1 + 4000
+    assert s[0] is vertices[0] and s[1] is vertices[1]
+    assert s[2].tolist() == [1.0, 1.0]  # hi_min / (2 n) = 4 / 4
+    rand = np.array(s[3:])
+    # uniform on [0, 2] x [0, 4] (hi / n): means 1 and 2 (sd of a mean ~0.02), the box nearly filled
+    assert rand.min() >= 0 and np.all(rand.max(axis=0) <= [2.0, 4.0])
+    assert np.all(rand.max(axis=0) > [1.99, 3.98]) and rand.min() < 0.01
+    np.testing.assert_allclose(rand.mean(axis=0), [1.0, 2.0], rtol=0.05)
+    again = d4.start_points(vertices, hi, n_starts=3, seed=0)[3:]
+    other = d4.start_points(vertices, hi, n_starts=3, seed=1)[3:]
+    assert np.array_equal(again, rand[:3]) and not np.array_equal(other, rand[:3])
+
+
+def test_substitution_power():
+    """w = u^m with m = 2 kappa / q where kappa >= q (the decay term becomes P^q u^2), else 1."""
+    assert d4.substitution_power(D4Config(kappa=1.2, q=2.0)) == 1.0
+    assert d4.substitution_power(D4Config(kappa=2.0, q=2.0)) == 2.0
+    assert d4.substitution_power(D4Config(kappa=3.0, q=0.5, alpha=0.5)) == 12.0
+
+
+def test_local_optimum_case2_from_the_equal_split():
+    cfg = D4Config()
+    O, lab = one_hot_circuits(2, 113)
+    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
+    w = d4.local_optimum(np.full(2, hi.min() / 4), cfg, O, lab, hi)
+    np.testing.assert_allclose(w, case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 2.0)), rtol=1e-4)
+
+
+def test_local_optimum_kappa_above_q_stays_in_its_basin():
+    """kappa > q: every vertex is a local minimum; from vertex 2's optimum the search stays there,
+    and from a point near vertex 1 it reaches vertex 1's optimum (both by hand)."""
+    cfg = D4Config(kappa=4.0, q=2.0, norms=(1.0, 2.0))
+    O, lab = one_hot_circuits(2, 113)
+    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
+    S1, S2 = _vertex_S_above(cfg, 1.0), _vertex_S_above(cfg, 2.0)
+    w = d4.local_optimum(np.array([0.0, S2]), cfg, O, lab, hi)
+    assert w[0] == 0.0 and w[1] == pytest.approx(S2, rel=1e-6)
+    w = d4.local_optimum(np.array([0.8 * S1, 0.05 * S1]), cfg, O, lab, hi)
+    assert w[1] < 1e-9 * S1 and w[0] == pytest.approx(S1, rel=1e-6)
+
+
+def _vertex_S_above(cfg, P):
+    """kappa > q: the local minimum of L_train(S) + alpha/q P^q S^(q/kappa) away from 0, by a fine
+    grid (the 1-D loss has a local maximum near 0, so bisection on the slope needs a bracket)."""
+    S = np.geomspace(1.0, 1e4, 400001)
+    f = np.log1p((cfg.n_labels - 1) * np.exp(-S)) + cfg.alpha / cfg.q * P**cfg.q * S ** (cfg.q / cfg.kappa)
+    k = int(np.argmin(f))
+    r = cfg.q / cfg.kappa
+    # refine on the slope inside the grid bracket, where it changes sign once
+    lo, hi = S[k - 1], S[k + 1]
+    return _bisect(lambda s: cfg.alpha / cfg.kappa * P**cfg.q * s ** (r - 1) - _g(s, cfg.n_labels), lo, hi)
+
+
+def test_local_optimum_leaves_zero_where_the_slope_points_inwards():
+    """kappa = q, w = u^2 from u = 0 (stationary in u): the restart reaches S = ln((n-1)(1-c)/c)."""
+    cfg = D4Config(kappa=2.0, q=2.0, norms=(1.5,))
+    O, lab = one_hot_circuits(1, 113)
+    hi = np.array([d4.weight_bound(1.5, cfg)])
+    w = d4.local_optimum(np.zeros(1), cfg, O, lab, hi)
+    assert w[0] == pytest.approx(case1_kappa_eq_q(0.005, 2.0, 113, 1.5), rel=1e-6)
+
+
+# --- the check's bookkeeping ---------------------------------------------------------------------
+
+
+def test_case2_ties_are_not_grouped(monkeypatch):
+    """Case 2 fixes the split of tied circuits (equal): an unequal split of the right total fails."""
+    cfg = D4Config(norms=(1.0, 1.0, 2.0))
+    want = case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 1.0, 2.0))
+    lopsided = np.array([want[0] + want[1], 0.0, want[2]])
+    monkeypatch.setattr(d4, "numeric_optimum", lambda cfg, **k: lopsided)
+    r = check_d4(cfg)
+    assert r.tied == (0, 1) and not r.holds
+    assert r.max_rel_error == pytest.approx(want[1] / lopsided[0], rel=1e-6)  # |0 - w_1| / max weight
+
+
+def test_single_circuit_with_explicit_logits():
+    O, lab = one_hot_circuits(1, 7)
+    r = check_d4(D4Config(norms=(1.5,), n_labels=7), train_logits=O, labels=lab)
+    assert r.assumption_holds and r.holds and r.note == ""
+
+
+def test_violated_assumption_note_follows_the_tie_note():
+    O, lab = _differing(n_c=2, n_lab=4)
+    r = check_d4(D4Config(kappa=4.0, q=2.0, norms=(1.0, 1.0), n_labels=4), train_logits=O, labels=lab)
+    assert r.note == (
+        "circuits [0, 1] tie for the minimal norm; all weight on any one of them is optimal; "
+        "circuits' train logits differ: the theorem's assumption is violated"
+    )
+    assert not r.assumption_holds
+
+
+def test_tolerance_is_inclusive():
+    """holds means max_rel_error <= tolerance: at the error itself it holds, just below it fails."""
+    err = check_d4(D4Config(), exponent=-2.0).max_rel_error
+    assert check_d4(D4Config(), exponent=-2.0, tolerance=err).holds
+    assert not check_d4(D4Config(), exponent=-2.0, tolerance=math.nextafter(err, 0.0)).holds
+
+
+@pytest.mark.parametrize(
+    "kwargs, quoted",
+    [
+        # log10 bounds 10 * (3.01 - 2 log10 P): 30.1 (P = 1, too large) and 24.1 (P = 2)
+        ({"kappa": 20.0, "q": 2.0, "alpha": 2 * math.log(113) / 10**3.01, "norms": (1.0, 2.0)}, "is 1e30,"),
+        # 100 * (log10 ln 113 - 1 - log10 P): -32.7 (P = 1) and -332.7 (P = 1000, too small)
+        ({"kappa": 100.0, "q": 1.0, "alpha": 10.0, "norms": (1.0, 1000.0)}, "is 1e-333,"),
+    ],
+)
+def test_weight_bound_error_quotes_the_violating_circuit(kwargs, quoted):
+    with pytest.raises(InputError, match="weight bound") as e:
+        D4Config(**kwargs)
+    assert quoted in str(e.value)

@@ -36,6 +36,9 @@ def test_d2_counterexample_figures():
     [
         ((True, True), 0.0, True),
         ((True, True), -1e-13, True),
+        ((True, True), -1e-12, True),  # the documented tolerance: slack >= -1e-12
+        ((True, True), -0.6e-12, True),
+        ((True, True), -1.5e-12, False),
         ((True, True), -1e-11, False),
         ((False, True), 0.0, False),
         ((True, False), 0.0, False),
@@ -102,6 +105,12 @@ def test_d3_samples_are_in_the_lemma_s_range(monkeypatch):
     assert all(0.01 <= x <= 100 and r >= 1 and 0 < c <= r * x ** (r - 1) for x, r, c in samples)
     assert max(x for x, _, _ in samples) > 10 and min(x for x, _, _ in samples) < 0.1  # both decades
     assert max(r for _, r, _ in samples) > 4  # exponential(2) tail
+    # the documented laws: log10 x ~ U(-2, 2), r - 1 ~ Exp(mean 2), log10 (c / r x^(r-1)) ~ U(-4, 0)
+    assert max(x for x, _, _ in samples) > 50 and min(x for x, _, _ in samples) < 0.02
+    r_minus_1 = [r - 1 for _, r, _ in samples]
+    assert min(r_minus_1) < 0.05 and 1.6 < sum(r_minus_1) / len(r_minus_1) < 2.4  # mean 2, sd 0.14
+    c_rel = [c / (r * x ** (r - 1)) for x, r, c in samples]
+    assert 1e-4 <= min(c_rel) < 1e-3 and max(c_rel) > 0.1
 
 
 def test_check_lemmas_combines(monkeypatch):
@@ -171,3 +180,50 @@ def test_check_lemmas_passes_the_seed(monkeypatch):
     monkeypatch.setattr(lemmas, "check_d3", lambda seed: seen.append(("d3", seed)) or real3(n=3, seed=seed))
     assert lemmas.check_lemmas(seed=7).holds
     assert seen == [("d2", 7), ("d3", 7)]
+
+
+@pytest.mark.parametrize("r_above_one", [False, True])
+def test_d2_second_derivative_parts_by_hand(r_above_one):
+    """d^2/dx^2 x^r = r (r-1) x^(r-2); the x-part comes first, the y-part second."""
+    import sympy as sp
+
+    r, x, y, (part_x, part_y) = lemmas.d2_second_derivative(r_above_one=r_above_one)
+    assert sp.simplify(part_x - r * (r - 1) * x ** (r - 2)) == 0
+    assert sp.simplify(part_y - r * (r - 1) * y ** (r - 2)) == 0
+    # r = 1/(1+s), s >= 0 spans (0, 1]; r = 1 + s, s > 0 spans (1, oo)
+    (s,) = r.free_symbols
+    assert {sp.simplify(r.subs(s, 0)), sp.limit(r, s, sp.oo)} == ({1, 0} if not r_above_one else {1, sp.oo})
+    # concave for r <= 1 (both parts provably <= 0); the negative control is convex for the right
+    # reason (both parts provably >= 0), not because sympy could not decide
+    want = "is_nonnegative" if r_above_one else "is_nonpositive"
+    assert all(getattr(p, want) is True for p in (part_x, part_y))
+
+
+def test_endpoints_are_one_rejects_a_wrong_endpoint():
+    import sympy as sp
+
+    x = sp.symbols("x", positive=True)
+    f = sp.sqrt(x) + sp.sqrt(1 - x)
+    assert lemmas.endpoints_are_one(f, x)
+    assert lemmas.endpoints_are_one(f + x * (1 - x), x)  # interior changes do not matter
+    assert not lemmas.endpoints_are_one(f + x, x)  # f(1) = 2
+    assert not lemmas.endpoints_are_one(f + 1 - x, x)  # f(0) = 2
+
+
+def test_d2_second_derivative_default_is_the_lemma_s_range():
+    import sympy as sp
+
+    r, *_ = lemmas.d2_second_derivative()
+    (s,) = r.free_symbols
+    assert sp.simplify(r - 1 / (1 + s)) == 0
+
+
+def test_d3_as_printed_grid_reaches_down_to_a_millionth_of_delta():
+    """Delta on the right, x = 1, r = 2: 2e - e^2 > delta (2 - c) must hold for every grid e.
+
+    lhs grows with e, so the smallest grid point e = 1e-6 delta decides: 2e-6 - 1e-12 > 2 - c
+    holds for 2 - c = 1.5e-6 (delta = min(x, 1) = 1 found) and fails for 2 - c = 3e-6 at every
+    delta (the condition scales with delta), so no delta is found.
+    """
+    assert lemmas.d3_find_delta(1.0, 2.0, 2.0 - 1.5e-6, on_right="delta") == 1.0
+    assert lemmas.d3_find_delta(1.0, 2.0, 2.0 - 3e-6, on_right="delta") is None
