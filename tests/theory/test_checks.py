@@ -140,3 +140,10 @@ def test_real_rows_hold():
 def test_quick_is_the_default(fake):
     list(checks.checks())
     assert fake["calls"]["num"] == 100 and len(fake["calls"]["d4"]) == 20
+
+
+def test_theory_rows_default_to_the_quick_scale():
+    """`grokcheck verify` without --full runs the quick rows; the library default is the same."""
+    import inspect
+
+    assert inspect.signature(checks.checks).parameters["quick"].default is True

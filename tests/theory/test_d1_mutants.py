@@ -282,3 +282,28 @@ def test_fd_threshold_is_1e_5(monkeypatch, off, holds):
     monkeypatch.setattr(d1, "dloss_dscale", lambda lg, lb, scale=1.0: (1 + off) * true(lg, lb, scale))
     r = d1.numeric_check(n_classifiers=3)
     assert r.max_fd_rel_error == pytest.approx(off / (1 + off), rel=1e-3) and r.holds is holds
+
+
+def test_violation_matches_a_plain_replay_of_the_search():
+    """Replay find_violation's random stream with plain Python: the first imperfect classifier whose
+    cross-entropy rises when its logits are doubled, with its accuracy and both losses."""
+    rng = np.random.default_rng(0)
+
+    def xent(rows, labels, c):
+        total = 0.0
+        for row, y in zip(rows, labels, strict=True):
+            m = max(c * z for z in row)
+            total += m + math.log(sum(math.exp(c * z - m) for z in row)) - c * row[y]
+        return total / len(rows)
+
+    for _ in range(2000):
+        logits = rng.normal(size=(5, 5))
+        labels = rng.integers(0, 5, size=5)
+        rows = logits.tolist()
+        acc = sum(max(range(5), key=row.__getitem__) == y for row, y in zip(rows, labels, strict=True)) / 5
+        if acc < 1 and xent(rows, labels, 2.0) > xent(rows, labels, 1.0):
+            break
+    v = d1.find_violation(seed=0)
+    assert v.found and v.accuracy == acc
+    assert v.loss == pytest.approx(xent(rows, labels, 1.0), rel=1e-12)
+    assert v.scaled_loss == pytest.approx(xent(rows, labels, 2.0), rel=1e-12)
