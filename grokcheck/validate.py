@@ -103,11 +103,19 @@ def float_in(name: str, value: float, low: float, high: float, *, flag: str | No
 def int_in(name: str, value: int, low: int, high: int, *, flag: str | None = None) -> int:
     """Return ``value`` if it is an integer with ``low <= value <= high``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        shown = repr(value)
-        if len(shown) > 30:  # 10**1000 would otherwise fill the terminal
-            shown = f"an integer of {len(str(abs(value)))} digits"
-        raise InputError(name, f"must be an integer in [{low}, {high}], got {shown}", flag=flag)
+        raise InputError(name, f"must be an integer in [{low}, {high}], got {shown(value)}", flag=flag)
     return value
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, shortened past 30 characters (10**1000 would fill the
+    terminal): a long integer as its digit count, anything else cut with "..."."""
+    text = repr(value)
+    if len(text) <= 30:
+        return text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"an integer of {len(str(abs(value)))} digits"
+    return text[:30] + "..."
 
 
 def seed(name: str, value: int, *, flag: str | None = None) -> int:

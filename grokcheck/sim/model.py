@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from grokcheck import validate
 from grokcheck.errors import InputError
 
 #: CLI flag of each field whose flag is not the field name with '_' -> '-'
@@ -132,10 +133,7 @@ def check_range(
     if ranges is None and name == "alpha" and x is not None and 0 < x < ALPHA_MIN:
         x = None
     if x is None or not (lo <= x <= hi):  # NaN fails both comparisons
-        shown = repr(value)
-        if len(shown) > 30:  # 10**400 would fill the terminal
-            shown = f"an integer of {len(shown)} digits" if isinstance(value, int) else shown[:30] + "..."
-        raise InputError(name, f"{what}, got {shown}", flag=flag(name))
+        raise InputError(name, f"{what}, got {validate.shown(value)}", flag=flag(name))
     return x
 
 

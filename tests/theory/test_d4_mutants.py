@@ -157,10 +157,11 @@ def test_overridden_exponent_in_case1_uses_global_search():
     """kappa > q with an exponent given: r = q/kappa < 1, the 1-D loss in c is searched globally."""
     w, tied, note = d4.predicted_weights(D4Config(kappa=4.0, q=2.0, norms=(1.0, 2.0)), exponent=-1.0)
     assert w[0] > 0 and w[1] == pytest.approx(w[0] / 2, rel=1e-12) and note == ""
-    # by hand: c minimises log(1 + 112 e^(-1.5 c)) + alpha/q ((c^(1/4) 1)^2 + ((c/2)^(1/4) 2)^2)
-    cs = np.geomspace(1e-3, 1e4, 200001)
-    loss = np.logaddexp(0, math.log(112) - 1.5 * cs) + 0.005 / 2 * (np.sqrt(cs) + np.sqrt(cs / 2) * 4)
-    assert w[0] == pytest.approx(cs[np.argmin(loss)], rel=1e-3)
+    # by hand: c minimises log(1 + 112 e^(-1.5 c)) + alpha/q ((c^(1/4) 1)^2 + ((c/2)^(1/4) 2)^2);
+    # its slope -1.5 g(1.5 c) + alpha/2 (1/(2 sqrt c) + sqrt(2/c)) changes sign once, in [5, 10]
+    # (it is > 0 beyond, and the loss there is far below L(0) = log 113)
+    c = _bisect(lambda c: 0.005 / 2 * (0.5 / math.sqrt(c) + math.sqrt(2 / c)) - 1.5 * _g(1.5 * c, 113), 5, 10)
+    assert w[0] == pytest.approx(c, rel=1e-6)
 
 
 def test_global_min_1d_edges():
@@ -196,6 +197,8 @@ def test_weight_bound_by_hand():
     cfg = D4Config(kappa=1.2, q=2.0, alpha=0.005, n_labels=113)
     want = (2 * math.log(113) / (0.005 * 4.0)) ** 0.6
     assert d4.weight_bound(2.0, cfg) == pytest.approx(want, rel=1e-13)
+    # P = 3 as well: at P = q = 2, P^q and P q coincide
+    assert d4.weight_bound(3.0, cfg) == pytest.approx((2 * math.log(113) / (0.005 * 9.0)) ** 0.6, rel=1e-13)
     assert d4.log10_weight_bound(2.0, cfg) == pytest.approx(math.log10(want), rel=1e-12)
     # the bound is a bound: at it the decay term alone equals L(0) = log(n_labels)
     assert 0.005 / 2 * (want ** (1 / 1.2) * 2.0) ** 2 == pytest.approx(math.log(113), rel=1e-12)
@@ -205,7 +208,8 @@ def test_l_train_and_slope_by_hand():
     for S, n in ((0.0, 2), (3.0, 113), (50.0, 5)):
         assert d4.l_train(S, n) == pytest.approx(math.log(1 + (n - 1) * math.exp(-S)), rel=1e-13)
         assert d4._l_train_slope(S, n) == pytest.approx(-_g(S, n), rel=1e-13)
-    assert d4._l_train_slope(1e6, 3) == pytest.approx(-math.exp(-700.0), rel=1e-9)  # capped, no overflow
+    # capped at e^-700, no overflow (abs=0: pytest's default abs 1e-12 would accept e^-350 too)
+    assert d4._l_train_slope(1e6, 3) == pytest.approx(-math.exp(-700.0), rel=1e-9, abs=0)
 
 
 def test_theorem_case_boundary():
@@ -506,9 +510,10 @@ def test_local_optimum_kappa_above_q_stays_in_its_basin():
     hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
     S1, S2 = _vertex_S_above(cfg, 1.0), _vertex_S_above(cfg, 2.0)
     w = d4.local_optimum(np.array([0.0, S2]), cfg, O, lab, hi)
-    assert w[0] == 0.0 and w[1] == pytest.approx(S2, rel=1e-6)
+    assert w[0] == 0.0 and w[1] == pytest.approx(S2, rel=1e-9)
+    # with the exact gradient in u the other weight lands exactly on its bound 0
     w = d4.local_optimum(np.array([0.8 * S1, 0.05 * S1]), cfg, O, lab, hi)
-    assert w[1] < 1e-9 * S1 and w[0] == pytest.approx(S1, rel=1e-6)
+    assert w[1] == 0.0 and w[0] == pytest.approx(S1, rel=1e-9)
 
 
 def _vertex_S_above(cfg, P):
@@ -582,3 +587,31 @@ def test_weight_bound_error_quotes_the_violating_circuit(kwargs, quoted):
     with pytest.raises(InputError, match="weight bound") as e:
         D4Config(**kwargs)
     assert quoted in str(e.value)
+
+
+@pytest.mark.parametrize("hi, lo", [(1e6, 1e-8), (10.0, 1e-11), (1e-6, 1e-18)])
+def test_global_min_1d_grid_is_the_documented_one(hi, lo):
+    """0, then min(1e-8, hi 1e-12) to hi with 100 points per decade, in one call."""
+    calls = []
+
+    def f(x):
+        calls.append(np.array(x))
+        return (np.asarray(x) - hi / 3) ** 2
+
+    d4._global_min_1d(f, hi)
+    grid = calls[0]
+    decades = math.log10(hi / lo)
+    assert (
+        grid[0] == 0.0
+        and grid[1] == pytest.approx(lo, rel=1e-12)
+        and grid[-1] == pytest.approx(hi, rel=1e-12)
+    )
+    assert len(grid) == int(100 * decades) + 2
+    np.testing.assert_allclose(np.diff(np.log10(grid[1:])), decades / (len(grid) - 2), rtol=1e-6)
+
+
+def test_global_min_1d_below_the_first_grid_point():
+    """A minimum below the grid's first positive point lies in the bracket [0, grid[2]]: found."""
+    hi = 10.0  # the grid starts at 1e-11
+    got = d4._global_min_1d(lambda x: (np.log(np.asarray(x) + 1e-300) - math.log(1e-13)) ** 2, hi)
+    assert got == pytest.approx(1e-13, rel=1e-6)
