@@ -241,7 +241,8 @@ def converge(
         sub = descend(sub, cfg, n)
         step += n
         w = (sub[0] * sub[1], sub[2] * sub[3])
-        scale = max(abs(w[0]), abs(w[1]), 1e-300)
+        # purely relative, as documented; at w = 0 both sides are 0 and an unmoving run converges
+        scale = max(abs(w[0]), abs(w[1]))
         if n == window and max(abs(w[0] - prev[0]), abs(w[1] - prev[1])) <= tol * scale:
             converged = True
             break

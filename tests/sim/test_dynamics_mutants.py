@@ -91,9 +91,9 @@ def test_a_partial_last_window_never_counts_as_converged():
 
 
 def test_tiny_weights_moving_fast_are_not_converged():
-    """w_gen ~ 7.5e-309 (below the 1e-300 floor of the scale) with lr = 1e-6: each step multiplies
-    w_g1 and w_g2 by (1 + lr (n-1)/n) (S ~ 0, no weight decay to speak of), so over 1000 steps
-    w_gen grows by a relative 2e-3, far above tol = 1e-11: not converged."""
+    """w_gen ~ 7.5e-309 (subnormal; the criterion is relative at every scale) with lr = 1e-6:
+    each step multiplies w_g1 and w_g2 by (1 + lr (n-1)/n) (S ~ 0, no weight decay to speak
+    of), so over 1000 steps w_gen grows by a relative 2e-3, far above tol = 1e-11: not converged."""
     cfg = dataclasses.replace(PRESETS["2a"], lr=1e-6)
     a = math.sqrt(7.5e-309)
     end = converge(cfg, start=(a, a, 0.0, 0.0), window=1000, max_steps=1000)
