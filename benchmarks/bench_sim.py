@@ -48,9 +48,11 @@ def main() -> None:
         results[name] = med, best = timed(fn, args.repeats)
         print(f"  {name:<62} {med:7.3f} / {best:7.3f}")
     med, best = results[next(iter(stages))]
-    print(f"  per displayed step: {best / 30_000 * 1e6:.2f} us; "
-          f"the convergence runs take {steps} steps in all")
+    print(
+        f"  per displayed step: {best / 30_000 * 1e6:.2f} us; the convergence runs take {steps} steps in all"
+    )
     print(f"  target, 3 panels < 0.5 s: {'met' if med < 0.5 else 'NOT met'} (median {med:.3f} s)")
+
 
 if __name__ == "__main__":
     main()

@@ -87,13 +87,19 @@ def grokking(trace: Sequence[Row]) -> Check:
     t_full = full[0] if full else None
     end_acc, end_loss = _last(trace, "test_acc"), _last(trace, "test_loss")
     ok = (
-        t_fit is not None and acc_at_fit is not None and acc_at_fit < POOR_TEST_ACC
-        and t_full is not None and t_full >= DELAY_FACTOR * max(t_fit, 1)
-        and end_acc is not None and end_acc >= FULL_TEST_ACC
-        and end_loss is not None and end_loss <= VERY_LOW_LOSS
+        t_fit is not None
+        and acc_at_fit is not None
+        and acc_at_fit < POOR_TEST_ACC
+        and t_full is not None
+        and t_full >= DELAY_FACTOR * max(t_fit, 1)
+        and end_acc is not None
+        and end_acc >= FULL_TEST_ACC
+        and end_loss is not None
+        and end_loss <= VERY_LOW_LOSS
     )
     return Check(
-        "grokking: delayed transition to very low test loss (100% test accuracy)", "Figure 1a",
+        "grokking: delayed transition to very low test loss (100% test accuracy)",
+        "Figure 1a",
         f"train acc >= {TRAIN_FIT:g} at step {t_fit} (test acc there {_fmt(acc_at_fit)}, needed "
         f"< {POOR_TEST_ACC:g}); test acc >= {FULL_TEST_ACC:g} at step {t_full} (needed >= "
         f"{DELAY_FACTOR:g} x {t_fit}); end: test acc {_fmt(end_acc, '.4f')}, test loss "
@@ -117,14 +123,20 @@ def ungrokking(trace: Sequence[Row]) -> Check:
     end_acc, end_loss = _last(trace, "test_acc"), _last(trace, "test_loss")
     end_train = _last(trace, "train_acc")
     ok = (
-        start_acc is not None and start_acc >= FULL_TEST_ACC
-        and end_train is not None and end_train >= TRAIN_FIT
-        and end_acc is not None and end_acc < POOR_TEST_ACC
-        and end_loss is not None and start_loss is not None and end_loss >= POOR_LOSS
+        start_acc is not None
+        and start_acc >= FULL_TEST_ACC
+        and end_train is not None
+        and end_train >= TRAIN_FIT
+        and end_acc is not None
+        and end_acc < POOR_TEST_ACC
+        and end_loss is not None
+        and start_loss is not None
+        and end_loss >= POOR_LOSS
         and end_loss > start_loss
     )
     return Check(
-        "ungrokking: a grokked network reverts to memorisation and poor test loss", "Figure 1b",
+        "ungrokking: a grokked network reverts to memorisation and poor test loss",
+        "Figure 1b",
         f"test acc {_fmt(start_acc, '.4f')} -> {_fmt(end_acc, '.4f')} (start needed >= "
         f"{FULL_TEST_ACC:g}, end < {POOR_TEST_ACC:g}); test loss {_fmt(start_loss)} -> {_fmt(end_loss)} "
         f"(end needed >= {POOR_LOSS:g}); train acc at the end {_fmt(end_train, '.4f')} "
@@ -155,12 +167,20 @@ def semi_grokking(trace: Sequence[Row]) -> Check:
         t_mid = hit[0] if hit else None
     lo, hi = SEMI_BAND
     ok = (
-        t_fit is not None and acc0 is not None and end_acc is not None and lo < end_acc < hi
-        and end_acc - acc0 >= SEMI_GAIN and t_mid is not None and t_mid >= DELAY_FACTOR * max(t_fit, 1)
-        and end_loss is not None and loss0 is not None and end_loss < loss0
+        t_fit is not None
+        and acc0 is not None
+        and end_acc is not None
+        and lo < end_acc < hi
+        and end_acc - acc0 >= SEMI_GAIN
+        and t_mid is not None
+        and t_mid >= DELAY_FACTOR * max(t_fit, 1)
+        and end_loss is not None
+        and loss0 is not None
+        and end_loss < loss0
     )
     return Check(
-        "semi-grokking: delayed transition to improved but not perfect test accuracy", "Figure 1c",
+        "semi-grokking: delayed transition to improved but not perfect test accuracy",
+        "Figure 1c",
         f"train acc >= {TRAIN_FIT:g} at step {t_fit}; test acc {_fmt(acc0, '.3f')} there -> "
         f"{_fmt(end_acc, '.3f')} at the end (needed in ({lo:g}, {hi:g}), gain >= {SEMI_GAIN:g}; "
         f"paper: 0.83); half-way at step {t_mid} (needed >= {DELAY_FACTOR:g} x {t_fit}); test loss "

@@ -149,8 +149,10 @@ def _check_theorem_inputs(cfg: SimConfig) -> None:
         D4Config(norms=(cfg.P_g, cfg.P_m), **d4)
     except InputError:
         lo, hi = ranges.LOG10_WEIGHT_BOUND
-        bounds = {name: log10_weight_bound(P, SimpleNamespace(**d4))
-                  for name, P in (("P_g", cfg.P_g), ("P_m", cfg.P_m))}
+        bounds = {
+            name: log10_weight_bound(P, SimpleNamespace(**d4))
+            for name, P in (("P_g", cfg.P_g), ("P_m", cfg.P_m))
+        }
         name, worst = max(bounds.items(), key=lambda kv: abs(kv[1] - (lo + hi) / 2))
         raise InputError(
             "kappa",

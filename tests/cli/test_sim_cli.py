@@ -31,8 +31,17 @@ def test_fig_2_out_writes_the_panels(cli, tmp_path):
     r = cli("sim", "--fig", "2", "--out", str(out))
     assert r.code == 0, r.err
     names = {p.name for p in out.iterdir()}
-    assert {"fig2a.png", "fig2b.png", "fig2c.png", "fig2.png", "summary.json", "config.json",
-            "metrics_2a.csv", "metrics_2b.csv", "metrics_2c.csv"} <= names
+    assert {
+        "fig2a.png",
+        "fig2b.png",
+        "fig2c.png",
+        "fig2.png",
+        "summary.json",
+        "config.json",
+        "metrics_2a.csv",
+        "metrics_2b.csv",
+        "metrics_2c.csv",
+    } <= names
 
 
 def test_fig_2a_json(cli, tmp_path, monkeypatch):
@@ -79,42 +88,106 @@ def test_kappa_override(cli, tmp_path, monkeypatch):
 
 
 def test_every_table_1_value_can_be_overridden(cli, tmp_path):
-    r = cli("sim", "--fig", "2b", "--p-g", "3", "--p-m", "1.5", "--kappa", "1.1", "--alpha", "0.01",
-            "--w-g1", "0.1", "--w-g2", "0.2", "--w-m1", "0.3", "--w-m2", "0.9", "--n-labels", "50",
-            "--lr", "0.02", "--steps", "100", "--json", "--no-plots", "--out", str(tmp_path / "o"))
+    r = cli(
+        "sim",
+        "--fig",
+        "2b",
+        "--p-g",
+        "3",
+        "--p-m",
+        "1.5",
+        "--kappa",
+        "1.1",
+        "--alpha",
+        "0.01",
+        "--w-g1",
+        "0.1",
+        "--w-g2",
+        "0.2",
+        "--w-m1",
+        "0.3",
+        "--w-m2",
+        "0.9",
+        "--n-labels",
+        "50",
+        "--lr",
+        "0.02",
+        "--steps",
+        "100",
+        "--json",
+        "--no-plots",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert r.code == 0, r.err
     p = json.loads(r.out)["params"]
-    assert (p["P_g"], p["P_m"], p["kappa"], p["alpha"], p["w_g1"], p["w_g2"], p["w_m1"], p["w_m2"],
-            p["n_labels"], p["lr"], p["steps"]) == (3, 1.5, 1.1, 0.01, 0.1, 0.2, 0.3, 0.9, 50, 0.02, 100)
+    assert (
+        p["P_g"],
+        p["P_m"],
+        p["kappa"],
+        p["alpha"],
+        p["w_g1"],
+        p["w_g2"],
+        p["w_m1"],
+        p["w_m2"],
+        p["n_labels"],
+        p["lr"],
+        p["steps"],
+    ) == (3, 1.5, 1.1, 0.01, 0.1, 0.2, 0.3, 0.9, 50, 0.02, 100)
 
 
 @pytest.mark.parametrize(
     "args, flag",
-    [(["--fig", "3"], "--fig"), (["--fig", "2d"], "--fig"), (["--steps", "-5"], "--steps"),
-     (["--steps", "0"], "--steps"), (["--steps", "ten"], "--steps"), (["--kappa", "abc"], "--kappa"),
-     (["--kappa", "0"], "--kappa"), (["--kappa", "-1.2"], "--kappa"), (["--lr", "0"], "--lr"),
-     (["--p-g", "-1"], "--p-g"), (["--n-labels", "1"], "--n-labels"), (["--alpha", "-1"], "--alpha"),
-     (["--w-g2", "nan"], "--w-g2"), (["--max-steps", "10"], "--max-steps"), (["--tol", "0"], "--tol"),
-     (["--threshold", "-1"], "--threshold"),
-     # issue 11: extreme values the arithmetic cannot handle, refused before any work
-     (["--kappa", "1e308"], "--kappa"), (["--kappa", "1e-308"], "--kappa"), (["--alpha", "1e308"], "--alpha"),
-     (["--alpha", "1e-308"], "--alpha"), (["--alpha", "1e-8"], None), (["--p-g", "1e308"], "--p-g"),
-     (["--p-m", "1e-308"], "--p-m"),
-     (["--w-g1", "1e308"], "--w-g1"), (["--w-m2", "-1e308"], "--w-m2"), (["--lr", "1e308"], "--lr"),
-     (["--lr", "1e-308"], "--lr"), (["--kappa", "1e309"], "--kappa"),
-     (["--steps", "99999999999999999999"], "--steps"), (["--steps", "1000001"], "--steps"),
-     (["--n-labels", "1000000000000"], "--n-labels"), (["--max-steps", "1000000000"], "--max-steps"),
-     (["--tol", "1e-308"], "--tol"), (["--threshold", "1e308"], "--threshold"),
-     # each in range, but together beyond what Theorem D.4's cross-check can compute
-     (["--kappa", "10", "--p-g", "0.001"], "--kappa")],
+    [
+        (["--fig", "3"], "--fig"),
+        (["--fig", "2d"], "--fig"),
+        (["--steps", "-5"], "--steps"),
+        (["--steps", "0"], "--steps"),
+        (["--steps", "ten"], "--steps"),
+        (["--kappa", "abc"], "--kappa"),
+        (["--kappa", "0"], "--kappa"),
+        (["--kappa", "-1.2"], "--kappa"),
+        (["--lr", "0"], "--lr"),
+        (["--p-g", "-1"], "--p-g"),
+        (["--n-labels", "1"], "--n-labels"),
+        (["--alpha", "-1"], "--alpha"),
+        (["--w-g2", "nan"], "--w-g2"),
+        (["--max-steps", "10"], "--max-steps"),
+        (["--tol", "0"], "--tol"),
+        (["--threshold", "-1"], "--threshold"),
+        # issue 11: extreme values the arithmetic cannot handle, refused before any work
+        (["--kappa", "1e308"], "--kappa"),
+        (["--kappa", "1e-308"], "--kappa"),
+        (["--alpha", "1e308"], "--alpha"),
+        (["--alpha", "1e-308"], "--alpha"),
+        (["--alpha", "1e-8"], None),
+        (["--p-g", "1e308"], "--p-g"),
+        (["--p-m", "1e-308"], "--p-m"),
+        (["--w-g1", "1e308"], "--w-g1"),
+        (["--w-m2", "-1e308"], "--w-m2"),
+        (["--lr", "1e308"], "--lr"),
+        (["--lr", "1e-308"], "--lr"),
+        (["--kappa", "1e309"], "--kappa"),
+        (["--steps", "99999999999999999999"], "--steps"),
+        (["--steps", "1000001"], "--steps"),
+        (["--n-labels", "1000000000000"], "--n-labels"),
+        (["--max-steps", "1000000000"], "--max-steps"),
+        (["--tol", "1e-308"], "--tol"),
+        (["--threshold", "1e308"], "--threshold"),
+        # each in range, but together beyond what Theorem D.4's cross-check can compute
+        (["--kappa", "10", "--p-g", "0.001"], "--kappa"),
+    ],
 )
 def test_bad_input_exits_2(cli, tmp_path, args, flag):
     out = tmp_path / "o"
     base = () if "--fig" in args else ("--fig", "2a")
     if flag is None:  # in range: it runs (and may fail to converge within the cap: exit 1)
         r = cli("sim", *base, *args, "--steps", "10", "--max-steps", "20000", "--no-plots", "--out", str(out))
-        assert r.code in (0, 1) and "Traceback" not in r.err and json.loads(
-            (out / "summary.json").read_text())["steps"] == 10
+        assert (
+            r.code in (0, 1)
+            and "Traceback" not in r.err
+            and json.loads((out / "summary.json").read_text())["steps"] == 10
+        )
         return
     r = cli("sim", *base, *args, "--out", str(out))
     one_line_error(r, flag)
@@ -127,8 +200,15 @@ def test_range_errors_state_the_range(cli, tmp_path, flag):
 
     name = flag[2:].replace("-", "_")
     ranges = RANGES if name in RANGES else SETTINGS_RANGES
-    r = cli("sim", "--fig", "2a", flag, "1e300" if flag in ("--kappa", "--lr", "--tol") else "10000000000",
-            "--out", str(tmp_path / "o"))
+    r = cli(
+        "sim",
+        "--fig",
+        "2a",
+        flag,
+        "1e300" if flag in ("--kappa", "--lr", "--tol") else "10000000000",
+        "--out",
+        str(tmp_path / "o"),
+    )
     one_line_error(r, flag)
     assert f"in {range_text(name, ranges)}" in r.err
 
@@ -159,8 +239,10 @@ def test_divergence_exits_1(cli, tmp_path):
 
 
 def test_help_imports_nothing_heavy():
-    code = ("import sys, grokcheck.cli, grokcheck.cli.sim; "
-            "print(sorted(m for m in ('torch', 'sympy', 'scipy', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys, grokcheck.cli, grokcheck.cli.sim; "
+        "print(sorted(m for m in ('torch', 'sympy', 'scipy', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -174,7 +256,10 @@ def test_cli_defaults_are_the_library_defaults():
     params = inspect.signature(sim).parameters
     lib = Settings()
     assert (params["threshold"].default, params["tol"].default, params["max_steps"].default) == (
-        lib.threshold, lib.tol, lib.max_steps)
+        lib.threshold,
+        lib.tol,
+        lib.max_steps,
+    )
 
 
 class FakeStream:
@@ -217,9 +302,27 @@ def test_progress_lines_on_stderr_only_for_long_work():
 def test_long_run_json_stdout_stays_clean(tmp_path):
     """A run long enough for progress: stderr gets lines, stdout is one JSON object."""
     r = subprocess.run(
-        [sys.executable, "-m", "grokcheck", "sim", "--fig", "2a", "--steps", "10", "--lr", "1e-5",
-         "--max-steps", "10000000", "--no-plots", "--json", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "grokcheck",
+            "sim",
+            "--fig",
+            "2a",
+            "--steps",
+            "10",
+            "--lr",
+            "1e-5",
+            "--max-steps",
+            "10000000",
+            "--no-plots",
+            "--json",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     obj = json.loads(r.stdout)  # a slow learning rate: the cap is reached (exit 1, FAIL)
     assert r.returncode == 1 and obj["converged"]["steps"] == 10_000_000

@@ -26,9 +26,18 @@ def made_trace(train, test, *, w_gen=None, w_mem=None, wd=None) -> Trace:
     wd = np.zeros(n) if wd is None else np.asarray(wd, float)
     w_gen = np.zeros(n) if w_gen is None else np.asarray(w_gen, float)
     w_mem = np.zeros(n) if w_mem is None else np.asarray(w_mem, float)
-    return Trace(step=np.arange(n), subweights=np.zeros((n, 4)), w_gen=w_gen, w_mem=w_mem,
-                 train_loss=train, test_loss=test, train_xent=train - wd, test_xent=test - wd,
-                 wd_loss=wd, param_norm=np.zeros(n))
+    return Trace(
+        step=np.arange(n),
+        subweights=np.zeros((n, 4)),
+        w_gen=w_gen,
+        w_mem=w_mem,
+        train_loss=train,
+        test_loss=test,
+        train_xent=train - wd,
+        test_xent=test - wd,
+        wd_loss=wd,
+        param_norm=np.zeros(n),
+    )
 
 
 def test_rows_on_table_1(traces):
@@ -42,8 +51,10 @@ def test_rows_on_table_1(traces):
 def test_similar_losses_figures_by_hand(traces):
     """The 2c ratio, recomputed with a plain loop over the trace, both definitions."""
     c = traces["2c"]
-    for loss, (train, test) in {"appendix_c": (c.train_xent + c.wd_loss, c.test_xent + c.wd_loss),
-                                "xent": (c.train_xent, c.test_xent)}.items():
+    for loss, (train, test) in {
+        "appendix_c": (c.train_xent + c.wd_loss, c.test_xent + c.wd_loss),
+        "xent": (c.train_xent, c.test_xent),
+    }.items():
         best, at = -1.0, -1
         for t in range(100, 10_001):
             if test[t] / train[t] > best:
@@ -123,7 +134,8 @@ def test_verify_rows():
     rows = list(checks.checks(quick=True))
     assert len(rows) == 14
     assert [r.name for r in rows if not r.holds] == [
-        "test loss is very similar to train loss throughout training"]
+        "test loss is very similar to train loss throughout training"
+    ]
     sources = {r.source for r in rows}
     assert {"Figure 2a", "Figure 2b", "Figure 2c", "Appendix C", "Theorem D.4"} <= sources
     ratios = [r for r in rows if r.name.startswith("converged")]
@@ -141,4 +153,5 @@ def test_registered_with_verify():
 def test_full_rows():
     rows = list(checks.checks(quick=False))
     assert len(rows) == 15 and [r.name for r in rows if not r.holds] == [
-        "test loss is very similar to train loss throughout training"]
+        "test loss is very similar to train loss throughout training"
+    ]

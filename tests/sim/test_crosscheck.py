@@ -31,9 +31,18 @@ def test_theorem_optimum_is_stationary_for_appendix_c_loss():
 
 
 def fake_end(cfg, w_gen, w_mem, converged=True) -> Converged:
-    return Converged(w_gen=w_gen, w_mem=w_mem, ratio=w_gen / w_mem if w_mem else None, steps=1000,
-                     converged=converged, loss=model.loss(w_gen, w_mem, cfg), grad_norm=0.0,
-                     tol=1e-11, window=1000, max_steps=10**6)
+    return Converged(
+        w_gen=w_gen,
+        w_mem=w_mem,
+        ratio=w_gen / w_mem if w_mem else None,
+        steps=1000,
+        converged=converged,
+        loss=model.loss(w_gen, w_mem, cfg),
+        grad_norm=0.0,
+        tol=1e-11,
+        window=1000,
+        max_steps=10**6,
+    )
 
 
 def test_wrong_simulator_fails():

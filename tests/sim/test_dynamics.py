@@ -37,9 +37,15 @@ def reference_run(cfg: SimConfig, n: int) -> np.ndarray:
 @given(
     cfg=st.builds(
         SimConfig,
-        P_g=st.floats(0.3, 4), P_m=st.floats(0.3, 4), kappa=st.sampled_from([0.6, 1.2, 2.0, 2.5, 3.5]),
-        alpha=st.sampled_from([0.0, 0.005, 0.05]), w_g1=st.floats(-1, 1), w_g2=st.floats(-1, 1),
-        w_m1=st.sampled_from([0.0, 0.5, -0.3]), w_m2=st.floats(-1, 1), n_labels=st.sampled_from([2, 5, 113]),
+        P_g=st.floats(0.3, 4),
+        P_m=st.floats(0.3, 4),
+        kappa=st.sampled_from([0.6, 1.2, 2.0, 2.5, 3.5]),
+        alpha=st.sampled_from([0.0, 0.005, 0.05]),
+        w_g1=st.floats(-1, 1),
+        w_g2=st.floats(-1, 1),
+        w_m1=st.sampled_from([0.0, 0.5, -0.3]),
+        w_m2=st.floats(-1, 1),
+        n_labels=st.sampled_from([2, 5, 113]),
         lr=st.sampled_from([0.01, 0.1]),
     )
 )
@@ -120,10 +126,18 @@ def test_2c_no_delay(panels):
 
 def test_grokking_summary_on_a_handmade_trace():
     z = np.zeros(5)
-    tr = Trace(step=np.arange(5), subweights=np.zeros((5, 4)), w_gen=np.array([0, 0.05, 0.2, 3, 4.0]),
-               w_mem=np.array([0, 1, 2, 2, 1.0]), train_loss=np.array([4, 0.5, 0.4, 0.3, 0.2]),
-               test_loss=np.array([4, 6, 3, 0.9, 0.5]), train_xent=np.array([4, 0.5, 0.4, 0.3, 0.05]),
-               test_xent=np.array([4, 0.9, 3, 0.8, 0.4]), wd_loss=z, param_norm=z)
+    tr = Trace(
+        step=np.arange(5),
+        subweights=np.zeros((5, 4)),
+        w_gen=np.array([0, 0.05, 0.2, 3, 4.0]),
+        w_mem=np.array([0, 1, 2, 2, 1.0]),
+        train_loss=np.array([4, 0.5, 0.4, 0.3, 0.2]),
+        test_loss=np.array([4, 6, 3, 0.9, 0.5]),
+        train_xent=np.array([4, 0.5, 0.4, 0.3, 0.05]),
+        test_xent=np.array([4, 0.9, 3, 0.8, 0.4]),
+        wd_loss=z,
+        param_norm=z,
+    )
     g = grokking_summary(tr, threshold=1.0, onset=0.1)
     assert (g.gen_overtakes_mem, g.train_below, g.test_below, g.delay, g.gen_onset) == (3, 1, 3, 2, 2)
     g = grokking_summary(tr, threshold=0.1)
@@ -193,8 +207,11 @@ def test_progress_is_called_and_does_not_change_the_run():
     cfg = dataclasses.replace(PRESETS["2a"], steps=120_000)
     calls = []
     tr = simulate(cfg, progress=lambda *a: calls.append(a))
-    assert calls == [("simulate", 50_000, 120_000), ("simulate", 100_000, 120_000),
-                     ("simulate", 120_000, 120_000)]
+    assert calls == [
+        ("simulate", 50_000, 120_000),
+        ("simulate", 100_000, 120_000),
+        ("simulate", 120_000, 120_000),
+    ]
     np.testing.assert_array_equal(tr.subweights, simulate(cfg).subweights)
     calls.clear()
     end = converge(PRESETS["2a"], progress=lambda *a: calls.append(a))

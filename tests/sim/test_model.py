@@ -23,8 +23,11 @@ norms = st.floats(min_value=0.2, max_value=5.0, allow_nan=False, allow_infinity=
 @st.composite
 def configs(draw):
     return SimConfig(
-        P_g=draw(norms), P_m=draw(norms), kappa=draw(kappas),
-        alpha=draw(st.sampled_from([0.0, 0.005, 0.1])), n_labels=draw(st.sampled_from([2, 3, 113])),
+        P_g=draw(norms),
+        P_m=draw(norms),
+        kappa=draw(kappas),
+        alpha=draw(st.sampled_from([0.0, 0.005, 0.1])),
+        n_labels=draw(st.sampled_from([2, 3, 113])),
     )
 
 
@@ -59,10 +62,21 @@ def test_presets_are_table_1():
 
 @pytest.mark.parametrize(
     "field, value, flag",
-    [("kappa", 0.0, "--kappa"), ("kappa", -1.0, "--kappa"), ("P_g", 0.0, "--p-g"), ("P_m", -2.0, "--p-m"),
-     ("lr", 0.0, "--lr"), ("alpha", -0.1, "--alpha"), ("steps", 0, "--steps"), ("steps", -5, "--steps"),
-     ("n_labels", 1, "--n-labels"), ("w_g2", float("nan"), "--w-g2"), ("kappa", "abc", "--kappa"),
-     ("kappa", float("inf"), "--kappa"), ("steps", 2.5, "--steps")],
+    [
+        ("kappa", 0.0, "--kappa"),
+        ("kappa", -1.0, "--kappa"),
+        ("P_g", 0.0, "--p-g"),
+        ("P_m", -2.0, "--p-m"),
+        ("lr", 0.0, "--lr"),
+        ("alpha", -0.1, "--alpha"),
+        ("steps", 0, "--steps"),
+        ("steps", -5, "--steps"),
+        ("n_labels", 1, "--n-labels"),
+        ("w_g2", float("nan"), "--w-g2"),
+        ("kappa", "abc", "--kappa"),
+        ("kappa", float("inf"), "--kappa"),
+        ("steps", 2.5, "--steps"),
+    ],
 )
 def test_bad_values_name_the_flag(field, value, flag):
     with pytest.raises(InputError) as e:
@@ -73,10 +87,28 @@ def test_bad_values_name_the_flag(field, value, flag):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("kappa", 1e308), ("kappa", 1e-308), ("kappa", 10.000001), ("kappa", 0.0999), ("alpha", 1e308),
-     ("alpha", 1e-308 - 1), ("P_g", 1e308), ("P_m", 1e-308), ("lr", 1e308), ("lr", 1e-308),
-     ("w_g1", 1e308), ("w_m2", -1e308), ("w_g2", 100.5), ("n_labels", 10**9 + 1), ("n_labels", 10**400),
-     ("steps", 10**30), ("steps", 1_000_001), ("kappa", 10**400), ("alpha", 1e-9), ("n_labels", 1001)],
+    [
+        ("kappa", 1e308),
+        ("kappa", 1e-308),
+        ("kappa", 10.000001),
+        ("kappa", 0.0999),
+        ("alpha", 1e308),
+        ("alpha", 1e-308 - 1),
+        ("P_g", 1e308),
+        ("P_m", 1e-308),
+        ("lr", 1e308),
+        ("lr", 1e-308),
+        ("w_g1", 1e308),
+        ("w_m2", -1e308),
+        ("w_g2", 100.5),
+        ("n_labels", 10**9 + 1),
+        ("n_labels", 10**400),
+        ("steps", 10**30),
+        ("steps", 1_000_001),
+        ("kappa", 10**400),
+        ("alpha", 1e-9),
+        ("n_labels", 1001),
+    ],
 )
 def test_extreme_values_are_refused_with_the_range(field, value):
     """Issue 11: values the arithmetic cannot handle are refused, naming flag and range."""

@@ -23,11 +23,14 @@ def test_panel_configs_apply_overrides_to_every_panel():
 
 @pytest.mark.parametrize(
     "figure, overrides, settings, flag",
-    [("3", {}, None, "--fig"), ("2a", {"kapa": 1.0}, None, "--overrides"),
-     ("2a", {"kappa": 0.0}, None, "--kappa"),
-     ("2a", {"steps": 5000}, Settings(max_steps=100), "--max-steps"),
-     ("2a", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa"),
-     ("2", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa")],
+    [
+        ("3", {}, None, "--fig"),
+        ("2a", {"kapa": 1.0}, None, "--overrides"),
+        ("2a", {"kappa": 0.0}, None, "--kappa"),
+        ("2a", {"steps": 5000}, Settings(max_steps=100), "--max-steps"),
+        ("2a", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa"),
+        ("2", {"kappa": 10.0, "P_g": 1e-3}, None, "--kappa"),
+    ],
 )
 def test_bad_input(figure, overrides, settings, flag):
     with pytest.raises(InputError) as e:
@@ -72,8 +75,16 @@ def test_single_panel_json_and_files(tmp_path):
     obj = report_json(report)
     assert obj["figure"] == "2a" and obj["steps"] == 3000 and obj["params"]["P_g"] == 1.0
     f = obj["final"]
-    assert set(f) >= {"train_loss", "test_loss", "train_xent", "test_xent", "wd_loss", "w_gen", "w_mem",
-                      "param_norm"}
+    assert set(f) >= {
+        "train_loss",
+        "test_loss",
+        "train_xent",
+        "test_xent",
+        "wd_loss",
+        "w_gen",
+        "w_mem",
+        "param_norm",
+    }
     # Appendix C's losses are the cross-entropies plus L_wd = alpha (P'_g^2 + P'_m^2)
     wd = 0.005 * ((abs(f["w_gen"]) ** (1 / 1.2)) ** 2 + (abs(f["w_mem"]) ** (1 / 1.2) * 2.0) ** 2)
     assert f["wd_loss"] == pytest.approx(wd, rel=1e-12)

@@ -35,7 +35,9 @@ def reference(member: E.Member, steps: int, init: dict | None = None) -> torch.n
     if member.random_labels:
         g = torch.Generator().manual_seed(member.seed + 7919)
         labels = torch.randint(ds.n_classes, (len(sp.train_idx),), generator=g)
-    opt = torch.optim.AdamW(model.parameters(), lr=member.lr, betas=(0.9, 0.98), weight_decay=member.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=member.lr, betas=(0.9, 0.98), weight_decay=member.weight_decay
+    )
     for _ in range(steps):
         opt.zero_grad()
         F.cross_entropy(model(sp.train_tokens).double(), labels).backward()
@@ -65,7 +67,10 @@ def test_each_member_starts_from_its_own_state_and_matches_a_separate_run() -> N
     for k, m in enumerate(MEMBERS):
         assert rel(r.members[k].state, reference(m, 10, init=init[k])) < 1e-10, k
     # negative control: member 2 trained on its true labels is another network
-    assert rel(r.members[2].state, reference(dataclasses.replace(MEMBERS[2], random_labels=False), 10, init[2])) > 1e-4
+    assert (
+        rel(r.members[2].state, reference(dataclasses.replace(MEMBERS[2], random_labels=False), 10, init[2]))
+        > 1e-4
+    )
 
 
 def test_random_label_members_are_scored_on_the_labels_they_train_on() -> None:

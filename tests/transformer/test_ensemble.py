@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer import ensemble as E
 from grokcheck.transformer.batch import train_ensemble
-from grokcheck.transformer.optim import StackedAdamW
 from grokcheck.transformer.model import ModelConfig, make_model
+from grokcheck.transformer.optim import StackedAdamW
 from grokcheck.transformer.tasks import make_dataset, split
 
 P = 23  # 529 examples: small enough for many steps in a unit test

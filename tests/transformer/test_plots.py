@@ -10,8 +10,10 @@ pytest.importorskip("matplotlib")
 
 from grokcheck.transformer import plots  # noqa: E402
 
-ROWS = [{"step": s, "train_loss": 4.0 / (s + 1), "test_loss": 5.0, "train_acc": min(1.0, s / 50),
-         "test_acc": 0.1} for s in range(0, 1001, 10)]
+ROWS = [
+    {"step": s, "train_loss": 4.0 / (s + 1), "test_loss": 5.0, "train_acc": min(1.0, s / 50), "test_acc": 0.1}
+    for s in range(0, 1001, 10)
+]
 
 
 @pytest.fixture
@@ -22,8 +24,9 @@ def saved(monkeypatch):
 
 
 def test_grokking_curves_have_a_linear_step_axis_from_zero(saved, tmp_path):
-    plots.plot_curves(ROWS, tmp_path / "c.png", title="t",
-                      result=SimpleNamespace(step_train_100=50, step_test_95=None))
+    plots.plot_curves(
+        ROWS, tmp_path / "c.png", title="t", result=SimpleNamespace(step_train_100=50, step_test_95=None)
+    )
     ax_loss, ax_acc = saved[0].axes
     assert ax_loss.get_xscale() == "linear" and ax_acc.get_xscale() == "linear"
     assert ax_loss.get_yscale() == "log" and ax_loss.get_xlim()[0] == 0

@@ -117,7 +117,9 @@ def test_float32_loss_runs_and_is_recorded() -> None:
 
 
 def row(step: int, *, train_acc: float = 1.0, test_acc: float | None = None, norm: float = 1.0) -> Row:
-    return Row(step=step, train_loss=0.1, train_acc=train_acc, test_loss=None, test_acc=test_acc, param_norm=norm)
+    return Row(
+        step=step, train_loss=0.1, train_acc=train_acc, test_loss=None, test_acc=test_acc, param_norm=norm
+    )
 
 
 def test_stopping_rules() -> None:

@@ -12,9 +12,9 @@ import torch
 from grokcheck.errors import InputError, RunError
 from grokcheck.transformer.checkpoint import load_checkpoint
 from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.tasks import make_dataset, split
 from grokcheck.transformer.optim import OptimConfig
 from grokcheck.transformer.pretrain import PretrainConfig
+from grokcheck.transformer.tasks import make_dataset, split
 from grokcheck.transformer.ungrok import UngrokConfig, ungrok
 
 PRE = PretrainConfig(p=23, max_steps=30, eval_every=5, checkpoint_every=8)
