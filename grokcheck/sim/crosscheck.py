@@ -78,7 +78,7 @@ def cross_check(
     cfg: SimConfig, end: Converged, *, tolerance: float = AGREE_TOL, exponent: float | None = None
 ) -> CrossCheck:
     """Compare where gradient descent ended (``end``) with Theorem D.4's optimum."""
-    from grokcheck.theory.d4 import theorem_case
+    from grokcheck.theory.d4 import TIE_RTOL, theorem_case
 
     gd_ratio = end.w_gen / end.w_mem if end.w_mem != 0 else None
     if cfg.alpha == 0:
@@ -105,7 +105,8 @@ def cross_check(
     case = theorem_case(cfg.kappa, Q_WEIGHT_DECAY)
     tg, tm = theorem_optimum(cfg, exponent=exponent)
     th_ratio = tg / tm if tm != 0 else None
-    if case == 1 and cfg.P_g == cfg.P_m and exponent is None:
+    tied = abs(cfg.P_g - cfg.P_m) <= TIE_RTOL * min(cfg.P_g, cfg.P_m)  # as Theorem D.4's check ties
+    if case == 1 and tied and exponent is None:
         # tied norms: any split of the total weight is optimal, so compare totals
         total = tg + tm
         err = abs(end.w_gen + end.w_mem - total) / max(abs(total), 1e-300)

@@ -285,3 +285,16 @@ def test_zero_optimum_uses_the_tiny_scale():
         assert x.theorem_loss == pytest.approx(math.log(113), rel=1e-15)
         x = cross_check(cfg, end_at(0.0, 0.0, loss=math.log(113)))
         assert x.weight_error == 0.0 and x.holds is True
+
+
+@pytest.mark.parametrize("gap, tied", [(1e-10, True), (0.9e-9, True), (1.1e-9, False), (1e-6, False)])
+def test_near_tied_norms_count_as_tied_as_in_theorem_d4(gap, tied):
+    """Norms within TIE_RTOL = 1e-9 (relative) tie, as in grokcheck.theory.d4: an equal split of
+    the optimal total then matches; past it the optimum is the corner and the split is 1/2 off."""
+    cfg = dataclasses.replace(A, P_g=2.0, P_m=2.0 * (1 + gap), kappa=2.0)
+    S = ref_case1_total(dataclasses.replace(cfg, P_m=2.0), 2.0)
+    x = cross_check(cfg, end_at(S / 2, S / 2))
+    if tied:
+        assert x.matches_optimum is True and x.weight_error < 1e-6
+    else:
+        assert x.matches_optimum is False and x.weight_error == pytest.approx(0.5, rel=1e-3)
