@@ -12,7 +12,7 @@ def positive_float(name: str, value: float, *, flag: str | None = None) -> float
     """Return ``value`` as a float if it is finite and > 0."""
     x = _as_float(name, value, flag)
     if not (math.isfinite(x) and x > 0):
-        raise InputError(name, f"must be a finite number > 0, got {value!r}", flag=flag)
+        raise InputError(name, f"must be a finite number > 0, got {shown(value)}", flag=flag)
     return x
 
 
@@ -20,21 +20,21 @@ def finite_float(name: str, value: float, *, flag: str | None = None) -> float:
     """Return ``value`` as a float if it is finite (any sign)."""
     x = _as_float(name, value, flag)
     if not math.isfinite(x):
-        raise InputError(name, f"must be a finite number, got {value!r}", flag=flag)
+        raise InputError(name, f"must be a finite number, got {shown(value)}", flag=flag)
     return x
 
 
 def int_at_least(name: str, value: int, low: int, *, flag: str | None = None) -> int:
     """Return ``value`` if it is an integer >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InputError(name, f"must be an integer >= {low}, got {value!r}", flag=flag)
+        raise InputError(name, f"must be an integer >= {low}, got {shown(value)}", flag=flag)
     return value
 
 
 def choice(name: str, value: str, options, *, flag: str | None = None) -> str:
     """Return ``value`` if it is one of ``options`` (names, e.g. dtypes or engines)."""
     if value not in options:
-        raise InputError(name, f"must be one of {', '.join(options)}, got {value!r}", flag=flag)
+        raise InputError(name, f"must be one of {', '.join(options)}, got {shown(value)}", flag=flag)
     return value
 
 
@@ -42,7 +42,7 @@ def beta(name: str, value: float, *, flag: str | None = None) -> float:
     """Return an Adam beta: a finite number in [0, 1)."""
     b = finite_float(name, value, flag=flag)
     if not 0.0 <= b < 1.0:
-        raise InputError(name, f"must be in [0, 1), got {value!r}", flag=flag)
+        raise InputError(name, f"must be in [0, 1), got {shown(value)}", flag=flag)
     return b
 
 
@@ -75,11 +75,11 @@ def parse_float_list(name: str, text: str, *, flag: str | None = None) -> tuple[
 
 def _as_float(name: str, value: object, flag: str | None) -> float:
     if isinstance(value, bool):
-        raise InputError(name, f"must be a number, got {value!r}", flag=flag)
+        raise InputError(name, f"must be a number, got {shown(value)}", flag=flag)
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(name, f"must be a number, got {value!r}", flag=flag) from None
+        raise InputError(name, f"must be a number, got {shown(value)}", flag=flag) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def float_in(name: str, value: float, low: float, high: float, *, flag: str | No
     """
     x = _as_float(name, value, flag)
     if not (math.isfinite(x) and low <= x <= high):
-        raise InputError(name, f"must be a number in [{low:g}, {high:g}], got {value!r}", flag=flag)
+        raise InputError(name, f"must be a number in [{low:g}, {high:g}], got {shown(value)}", flag=flag)
     return x
 
 
