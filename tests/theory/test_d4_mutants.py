@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import grokcheck.theory.d4 as d4
+import grokcheck.theory.eq6 as eq6
 from grokcheck.errors import InputError
 from grokcheck.theory.d4 import D4Config, check_d4
 from grokcheck.theory.xent import one_hot_circuits
@@ -86,7 +87,7 @@ def test_case2_tie_splits_equally_and_needs_newton_polish(monkeypatch):
     np.testing.assert_allclose(r.predicted_weights, want, rtol=1e-8, atol=1e-300)
     assert r.numeric_weights[0] == pytest.approx(want[0], rel=1e-4)
     assert r.numeric_weights[1] == pytest.approx(want[1], rel=1e-4)
-    monkeypatch.setattr(d4, "_newton_polish", lambda w, *a: w)
+    monkeypatch.setattr(eq6, "_newton_polish", lambda w, *a: w)
     assert not check_d4(cfg).holds  # the polish is what makes it hold
 
 
@@ -165,16 +166,16 @@ def test_overridden_exponent_in_case1_uses_global_search():
 
 
 def test_global_min_1d_edges():
-    assert d4._global_min_1d(lambda x: (x - 3.0) ** 2, 10.0) == pytest.approx(3.0, rel=1e-9)
-    assert d4._global_min_1d(lambda x: x, 10.0) == 0.0  # minimum at 0
-    assert d4._global_min_1d(lambda x: -x, 5.0) == pytest.approx(5.0, rel=1e-9)  # at the bound
+    assert eq6.global_min_1d(lambda x: (x - 3.0) ** 2, 10.0) == pytest.approx(3.0, rel=1e-9)
+    assert eq6.global_min_1d(lambda x: x, 10.0) == 0.0  # minimum at 0
+    assert eq6.global_min_1d(lambda x: -x, 5.0) == pytest.approx(5.0, rel=1e-9)  # at the bound
 
     # a two-well function: the deeper well at 1000 is found, not the near one at 0.01
     def f(x):
         lx = np.log(x + 1e-300)
         return -np.exp(-((lx - np.log(0.01)) ** 2)) - 2 * np.exp(-((lx - np.log(1000.0)) ** 2))
 
-    assert d4._global_min_1d(f, 1e6) == pytest.approx(1000.0, rel=1e-6)
+    assert eq6.global_min_1d(f, 1e6) == pytest.approx(1000.0, rel=1e-6)
 
 
 def test_global_min_1d_keeps_the_grid_point_when_brent_is_worse():
@@ -182,24 +183,24 @@ def test_global_min_1d_keeps_the_grid_point_when_brent_is_worse():
     hi = 1.0
     grid = np.geomspace(1e-8, hi, 100 * 8 + 1)
     g = grid[400]
-    assert d4._global_min_1d(lambda x: np.where(x == g, -1.0, 0.0), hi) == g
+    assert eq6.global_min_1d(lambda x: np.where(x == g, -1.0, 0.0), hi) == g
 
 
 def test_small_bound_grid():
     """hi below 1e-4: the grid starts at hi * 1e-12, so a minimum at hi/1e6 is still resolved."""
     hi = 1e-6
     target = 1e-12
-    got = d4._global_min_1d(lambda x: (np.log(x + 1e-300) - math.log(target)) ** 2, hi)
+    got = eq6.global_min_1d(lambda x: (np.log(x + 1e-300) - math.log(target)) ** 2, hi)
     assert got == pytest.approx(target, rel=1e-6)
 
 
 def test_weight_bound_by_hand():
     cfg = D4Config(kappa=1.2, q=2.0, alpha=0.005, n_labels=113)
     want = (2 * math.log(113) / (0.005 * 4.0)) ** 0.6
-    assert d4.weight_bound(2.0, cfg) == pytest.approx(want, rel=1e-13)
+    assert eq6.weight_bound(2.0, cfg) == pytest.approx(want, rel=1e-13)
     # P = 3 as well: at P = q = 2, P^q and P q coincide
-    assert d4.weight_bound(3.0, cfg) == pytest.approx((2 * math.log(113) / (0.005 * 9.0)) ** 0.6, rel=1e-13)
-    assert d4.log10_weight_bound(2.0, cfg) == pytest.approx(math.log10(want), rel=1e-12)
+    assert eq6.weight_bound(3.0, cfg) == pytest.approx((2 * math.log(113) / (0.005 * 9.0)) ** 0.6, rel=1e-13)
+    assert eq6.log10_weight_bound(2.0, cfg) == pytest.approx(math.log10(want), rel=1e-12)
     # the bound is a bound: at it the decay term alone equals L(0) = log(n_labels)
     assert 0.005 / 2 * (want ** (1 / 1.2) * 2.0) ** 2 == pytest.approx(math.log(113), rel=1e-12)
 
@@ -225,18 +226,18 @@ def test_eq6_loss_and_gradient_by_hand():
     O, lab = one_hot_circuits(2, 5)
     w = np.array([1.0, 2.0])
     want = math.log(1 + 4 * math.exp(-3.0)) + 0.1 / 2 * ((1 * 1) ** 2 + (2 * 2) ** 2)
-    assert d4.eq6_loss(w, cfg, O, lab) == pytest.approx(want, rel=1e-13)
-    assert d4.eq6_loss(np.array([-1e-300, 2.0]), cfg, O, lab) == pytest.approx(
-        d4.eq6_loss(np.array([0, 2.0]), cfg, O, lab)
+    assert eq6.eq6_loss(w, cfg, O, lab) == pytest.approx(want, rel=1e-13)
+    assert eq6.eq6_loss(np.array([-1e-300, 2.0]), cfg, O, lab) == pytest.approx(
+        eq6.eq6_loss(np.array([0, 2.0]), cfg, O, lab)
     )
-    g = d4._eq6_grad(w, cfg, O, lab)
+    g = eq6._eq6_grad(w, cfg, O, lab)
     np.testing.assert_allclose(g, [-_g(3.0, 5) + 0.1 * 1 * 1, -_g(3.0, 5) + 0.1 * 4 * 2], rtol=1e-12)
     # r = q/kappa < 1: infinite marginal cost at w = 0, capped at 1e300; r > 1: zero there
     c1 = D4Config(kappa=4.0, q=2.0, norms=(1.0, 2.0), n_labels=5)
-    g0 = d4._eq6_grad(np.array([0.0, 1.0]), c1, O, lab)
+    g0 = eq6._eq6_grad(np.array([0.0, 1.0]), c1, O, lab)
     assert g0[0] == pytest.approx(1e300) and np.isfinite(g0[1])
     c2 = D4Config(kappa=1.0, q=2.0, norms=(1.0, 2.0), n_labels=5)
-    assert d4._eq6_grad(np.array([0.0, 0.0]), c2, O, lab)[0] == pytest.approx(-_g(0.0, 5), rel=1e-12)
+    assert eq6._eq6_grad(np.array([0.0, 0.0]), c2, O, lab)[0] == pytest.approx(-_g(0.0, 5), rel=1e-12)
 
 
 def test_newton_polish_reaches_the_stationary_point():
@@ -244,19 +245,21 @@ def test_newton_polish_reaches_the_stationary_point():
     cfg = D4Config(kappa=1.2, q=2.0, norms=(1.0, 2.0))
     O, lab = one_hot_circuits(2, 113)
     want = np.array(case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 2.0)))
-    got = d4._newton_polish(want * np.array([1.1, 0.9]), cfg, O, lab)
+    got = eq6._newton_polish(want * np.array([1.1, 0.9]), cfg, O, lab)
     np.testing.assert_allclose(got, want, rtol=1e-9)
-    assert d4._newton_polish(np.zeros(2), cfg, O, lab).tolist() == [0.0, 0.0]  # nothing free
+    assert eq6._newton_polish(np.zeros(2), cfg, O, lab).tolist() == [0.0, 0.0]  # nothing free
     start = want * 3
-    assert d4.eq6_loss(d4._newton_polish(start, cfg, O, lab), cfg, O, lab) <= d4.eq6_loss(start, cfg, O, lab)
+    assert eq6.eq6_loss(eq6._newton_polish(start, cfg, O, lab), cfg, O, lab) <= eq6.eq6_loss(
+        start, cfg, O, lab
+    )
 
 
 def test_numeric_optimum_alone_by_hand():
     """The numeric optimum, without the prediction, for case 1 at kappa = q and case 2."""
     S = case1_kappa_eq_q(0.005, 2.0, 113, 1.5)
-    w = d4.numeric_optimum(D4Config(kappa=2.0, q=2.0, norms=(3.0, 1.5)))
+    w = eq6.numeric_optimum(D4Config(kappa=2.0, q=2.0, norms=(3.0, 1.5)))
     assert w[1] == pytest.approx(S, rel=1e-6) and w[0] < 1e-9 * S
-    w2 = d4.numeric_optimum(D4Config(kappa=1.0, q=2.0, norms=(1.0, 2.0, 4.0)))
+    w2 = eq6.numeric_optimum(D4Config(kappa=1.0, q=2.0, norms=(1.0, 2.0, 4.0)))
     np.testing.assert_allclose(
         w2, case2_by_hand(1.0, 2.0, 0.005, 113, (1.0, 2.0, 4.0)), rtol=1e-6, atol=1e-12
     )
@@ -338,8 +341,8 @@ def test_signature_defaults_and_frozen():
 
     cfg = D4Config()
     assert (cfg.kappa, cfg.q, cfg.norms, cfg.alpha, cfg.n_labels) == (1.2, 2.0, (1.0, 2.0), 0.005, 113)
-    assert defaults(d4.numeric_optimum) == {"train_logits": None, "labels": None, "n_starts": 8, "seed": 0}
-    assert defaults(d4._global_min_1d) == {"per_decade": 100}
+    assert defaults(eq6.numeric_optimum) == {"train_logits": None, "labels": None, "n_starts": 8, "seed": 0}
+    assert defaults(eq6.global_min_1d) == {"per_decade": 100}
     assert defaults(d4.check_d4)["tolerance"] == d4.AGREE_RTOL == 1e-4 and d4.TIE_RTOL == 1e-9
     assert D4Config.__dataclass_params__.frozen and d4.D4Check.__dataclass_params__.frozen
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -373,8 +376,8 @@ def test_multistart_finds_the_global_optimum_for_differing_circuits(t):
     from scipy.optimize import minimize
 
     O, lab, cfg = _random_circuits(t)
-    w = d4.numeric_optimum(cfg, train_logits=O, labels=lab)
-    got = d4.eq6_loss(w, cfg, O, lab)
+    w = eq6.numeric_optimum(cfg, train_logits=O, labels=lab)
+    got = eq6.eq6_loss(w, cfg, O, lab)
 
     def f(x):  # Eq. 6 written out here: mean cross-entropy of sum_i |x_i| O_i plus the decay term
         ww = np.abs(x)
@@ -411,20 +414,23 @@ def test_gradient_and_hessian_against_finite_differences(kappa):
     w = np.array([0.7, 1.3, 0.4])
     h = 1e-6
     eye = np.eye(3)
-    loss = [(d4.eq6_loss(w + h * e, cfg, O, lab), d4.eq6_loss(w - h * e, cfg, O, lab)) for e in eye]
+    loss = [(eq6.eq6_loss(w + h * e, cfg, O, lab), eq6.eq6_loss(w - h * e, cfg, O, lab)) for e in eye]
     fd_g = [(up - down) / (2 * h) for up, down in loss]
-    np.testing.assert_allclose(d4._eq6_grad(w, cfg, O, lab), fd_g, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(eq6._eq6_grad(w, cfg, O, lab), fd_g, rtol=1e-7, atol=1e-9)
     fd_h = np.array(
-        [(d4._eq6_grad(w + h * e, cfg, O, lab) - d4._eq6_grad(w - h * e, cfg, O, lab)) / (2 * h) for e in eye]
+        [
+            (eq6._eq6_grad(w + h * e, cfg, O, lab) - eq6._eq6_grad(w - h * e, cfg, O, lab)) / (2 * h)
+            for e in eye
+        ]
     )
-    np.testing.assert_allclose(d4._eq6_hess(w, cfg, O, lab), fd_h, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(eq6._eq6_hess(w, cfg, O, lab), fd_h, rtol=1e-6, atol=1e-8)
 
 
 def test_gradient_at_zero_when_kappa_equals_q():
     """kappa = q: the decay term alpha/q P^q w is linear, so its slope at w = 0 is alpha/q P^q, not oo."""
     cfg = D4Config(kappa=2.0, q=2.0, alpha=0.1, norms=(3.0, 2.0), n_labels=5)
     O, lab = one_hot_circuits(2, 5)
-    g = d4._eq6_grad(np.array([0.0, 1.0]), cfg, O, lab)
+    g = eq6._eq6_grad(np.array([0.0, 1.0]), cfg, O, lab)
     np.testing.assert_allclose(g, [-_g(1.0, 5) + 0.1 / 2 * 9.0, -_g(1.0, 5) + 0.1 / 2 * 4.0], rtol=1e-12)
 
 
@@ -433,9 +439,9 @@ def test_loss_and_gradient_clamp_negative_zero():
     cfg = D4Config(kappa=1.2, q=2.0, norms=(1.0, 2.0), n_labels=5)
     O, lab = one_hot_circuits(2, 5)
     neg, zero = np.array([-1e-300, 2.0]), np.array([0.0, 2.0])
-    assert d4.eq6_loss(neg, cfg, O, lab) == d4.eq6_loss(zero, cfg, O, lab)
-    np.testing.assert_array_equal(d4._eq6_grad(neg, cfg, O, lab), d4._eq6_grad(zero, cfg, O, lab))
-    assert np.all(np.isfinite(d4._eq6_grad(neg, cfg, O, lab)))
+    assert eq6.eq6_loss(neg, cfg, O, lab) == eq6.eq6_loss(zero, cfg, O, lab)
+    np.testing.assert_array_equal(eq6._eq6_grad(neg, cfg, O, lab), eq6._eq6_grad(zero, cfg, O, lab))
+    assert np.all(np.isfinite(eq6._eq6_grad(neg, cfg, O, lab)))
 
 
 def test_newton_polish_converges_quadratically():
@@ -444,8 +450,8 @@ def test_newton_polish_converges_quadratically():
     O, lab = one_hot_circuits(2, 113)
     want = np.array(case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 2.0)))
     start = want * np.array([1.01, 0.99])
-    assert d4._newton_polish(start, cfg, O, lab, max_steps=0).tolist() == start.tolist()
-    steps = [d4._newton_polish(start, cfg, O, lab, max_steps=k) for k in (1, 2, 3)]
+    assert eq6._newton_polish(start, cfg, O, lab, max_steps=0).tolist() == start.tolist()
+    steps = [eq6._newton_polish(start, cfg, O, lab, max_steps=k) for k in (1, 2, 3)]
     errs = [float(np.max(np.abs(w - want) / want)) for w in steps]
     assert errs[0] < 2e-3 and errs[1] < 1e-5 and errs[2] < 1e-11
 
@@ -463,8 +469,8 @@ def _vertex_S(cfg, P):
 def test_vertex_optima_by_hand(kappa):
     cfg = D4Config(kappa=kappa, q=2.0, norms=(1.0, 2.0))
     O, lab = one_hot_circuits(2, 113)
-    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
-    v = d4.vertex_optima(cfg, O, lab, hi)
+    hi = np.array([eq6.weight_bound(p, cfg) for p in cfg.norms])
+    v = eq6.vertex_optima(cfg, O, lab, hi)
     assert len(v) == 2 and v[0][1] == 0.0 and v[1][0] == 0.0
     assert v[0][0] == pytest.approx(_vertex_S(cfg, 1.0), rel=1e-7)
     assert v[1][1] == pytest.approx(_vertex_S(cfg, 2.0), rel=1e-7)
@@ -473,7 +479,7 @@ def test_vertex_optima_by_hand(kappa):
 def test_start_points():
     vertices = [np.array([5.0, 0.0]), np.array([0.0, 7.0])]
     hi = np.array([4.0, 8.0])
-    s = d4.start_points(vertices, hi, n_starts=4000, seed=0)
+    s = eq6.start_points(vertices, hi, n_starts=4000, seed=0)
     assert len(s) == 2 + 1 + 4000
     assert s[0] is vertices[0] and s[1] is vertices[1]
     assert s[2].tolist() == [1.0, 1.0]  # hi_min / (2 n) = 4 / 4
@@ -482,23 +488,23 @@ def test_start_points():
     assert rand.min() >= 0 and np.all(rand.max(axis=0) <= [2.0, 4.0])
     assert np.all(rand.max(axis=0) > [1.99, 3.98]) and rand.min() < 0.01
     np.testing.assert_allclose(rand.mean(axis=0), [1.0, 2.0], rtol=0.05)
-    again = d4.start_points(vertices, hi, n_starts=3, seed=0)[3:]
-    other = d4.start_points(vertices, hi, n_starts=3, seed=1)[3:]
+    again = eq6.start_points(vertices, hi, n_starts=3, seed=0)[3:]
+    other = eq6.start_points(vertices, hi, n_starts=3, seed=1)[3:]
     assert np.array_equal(again, rand[:3]) and not np.array_equal(other, rand[:3])
 
 
 def test_substitution_power():
     """w = u^m with m = 2 kappa / q where kappa >= q (the decay term becomes P^q u^2), else 1."""
-    assert d4.substitution_power(D4Config(kappa=1.2, q=2.0)) == 1.0
-    assert d4.substitution_power(D4Config(kappa=2.0, q=2.0)) == 2.0
-    assert d4.substitution_power(D4Config(kappa=3.0, q=0.5, alpha=0.5)) == 12.0
+    assert eq6.substitution_power(D4Config(kappa=1.2, q=2.0)) == 1.0
+    assert eq6.substitution_power(D4Config(kappa=2.0, q=2.0)) == 2.0
+    assert eq6.substitution_power(D4Config(kappa=3.0, q=0.5, alpha=0.5)) == 12.0
 
 
 def test_local_optimum_case2_from_the_equal_split():
     cfg = D4Config()
     O, lab = one_hot_circuits(2, 113)
-    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
-    w = d4.local_optimum(np.full(2, hi.min() / 4), cfg, O, lab, hi)
+    hi = np.array([eq6.weight_bound(p, cfg) for p in cfg.norms])
+    w = eq6.local_optimum(np.full(2, hi.min() / 4), cfg, O, lab, hi)
     np.testing.assert_allclose(w, case2_by_hand(1.2, 2.0, 0.005, 113, (1.0, 2.0)), rtol=1e-4)
 
 
@@ -507,12 +513,12 @@ def test_local_optimum_kappa_above_q_stays_in_its_basin():
     and from a point near vertex 1 it reaches vertex 1's optimum (both by hand)."""
     cfg = D4Config(kappa=4.0, q=2.0, norms=(1.0, 2.0))
     O, lab = one_hot_circuits(2, 113)
-    hi = np.array([d4.weight_bound(p, cfg) for p in cfg.norms])
+    hi = np.array([eq6.weight_bound(p, cfg) for p in cfg.norms])
     S1, S2 = _vertex_S_above(cfg, 1.0), _vertex_S_above(cfg, 2.0)
-    w = d4.local_optimum(np.array([0.0, S2]), cfg, O, lab, hi)
+    w = eq6.local_optimum(np.array([0.0, S2]), cfg, O, lab, hi)
     assert w[0] == 0.0 and w[1] == pytest.approx(S2, rel=1e-9)
     # with the exact gradient in u the other weight lands exactly on its bound 0
-    w = d4.local_optimum(np.array([0.8 * S1, 0.05 * S1]), cfg, O, lab, hi)
+    w = eq6.local_optimum(np.array([0.8 * S1, 0.05 * S1]), cfg, O, lab, hi)
     assert w[1] == 0.0 and w[0] == pytest.approx(S1, rel=1e-9)
 
 
@@ -532,8 +538,8 @@ def test_local_optimum_leaves_zero_where_the_slope_points_inwards():
     """kappa = q, w = u^2 from u = 0 (stationary in u): the restart reaches S = ln((n-1)(1-c)/c)."""
     cfg = D4Config(kappa=2.0, q=2.0, norms=(1.5,))
     O, lab = one_hot_circuits(1, 113)
-    hi = np.array([d4.weight_bound(1.5, cfg)])
-    w = d4.local_optimum(np.zeros(1), cfg, O, lab, hi)
+    hi = np.array([eq6.weight_bound(1.5, cfg)])
+    w = eq6.local_optimum(np.zeros(1), cfg, O, lab, hi)
     assert w[0] == pytest.approx(case1_kappa_eq_q(0.005, 2.0, 113, 1.5), rel=1e-6)
 
 
@@ -598,7 +604,7 @@ def test_global_min_1d_grid_is_the_documented_one(hi, lo):
         calls.append(np.array(x))
         return (np.asarray(x) - hi / 3) ** 2
 
-    d4._global_min_1d(f, hi)
+    eq6.global_min_1d(f, hi)
     grid = calls[0]
     decades = math.log10(hi / lo)
     assert (
@@ -613,5 +619,5 @@ def test_global_min_1d_grid_is_the_documented_one(hi, lo):
 def test_global_min_1d_below_the_first_grid_point():
     """A minimum below the grid's first positive point lies in the bracket [0, grid[2]]: found."""
     hi = 10.0  # the grid starts at 1e-11
-    got = d4._global_min_1d(lambda x: (np.log(np.asarray(x) + 1e-300) - math.log(1e-13)) ** 2, hi)
+    got = eq6.global_min_1d(lambda x: (np.log(np.asarray(x) + 1e-300) - math.log(1e-13)) ** 2, hi)
     assert got == pytest.approx(1e-13, rel=1e-6)
