@@ -248,7 +248,8 @@ def _saved(out: Path) -> dict[str, Any]:
 
 def _train_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
     from grokcheck.configs import merge_resumed
-    from grokcheck.transformer.train import RESUMABLE_CHANGES, TrainConfig
+    from grokcheck.transformer.run_folder import RESUMABLE_CHANGES
+    from grokcheck.transformer.train import TrainConfig
 
     if saved is None:
         return TrainConfig(**given)
@@ -261,7 +262,7 @@ def _ungrok_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
     from grokcheck.configs import from_jsonable, merge_resumed
     from grokcheck.errors import InputError
     from grokcheck.transformer.pretrain import PretrainConfig
-    from grokcheck.transformer.train import RESUMABLE_CHANGES
+    from grokcheck.transformer.run_folder import RESUMABLE_CHANGES
     from grokcheck.transformer.ungrok import UngrokConfig
 
     pre = {PRETRAIN_FIELDS[k]: given.pop(k) for k in list(given) if k in PRETRAIN_FIELDS}

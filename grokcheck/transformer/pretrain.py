@@ -31,9 +31,10 @@ from grokcheck.transformer.loop import INTERRUPTED, Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.run_folder import write_metrics
 from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
 from grokcheck.transformer.single import single_stepper
-from grokcheck.transformer.train import TrainResult, phase_result, write_metrics
+from grokcheck.transformer.train import TrainResult, phase_result
 
 DEFAULT_CACHE = DEFAULT_ROOT / "cache"
 

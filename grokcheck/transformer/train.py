@@ -29,7 +29,7 @@ import torch
 
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
-from grokcheck.records import atomic_write_json, atomic_write_text, dumps, to_jsonable
+from grokcheck.records import atomic_write_json
 from grokcheck.transformer import tasks
 from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
 from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
@@ -37,12 +37,18 @@ from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, r
 from grokcheck.transformer.metrics import Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.run_folder import (
+    check_same_config,
+    divergence_message,
+    remove_stale_temp_files,
+    reopen,
+    track_rows,
+    write_metrics,
+)
 from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
 from grokcheck.transformer.single import single_stepper
 
 DEFAULT_TRAIN_FRAC = 0.3
-#: config fields that may change when a run is resumed (they only move where it stops)
-RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_max_steps", "checkpoint_every_s")
 UNTIL = ("grokked", "converged")
 RANDOM_LABELS_NOTE = (
     "random labels: the network was trained on uniformly random train labels, so its test "
@@ -348,62 +354,7 @@ def phase_result(
     )
 
 
-def reopen(track: Track, step: int, budget: int) -> None:
-    """On resume: a run that stopped at its step budget continues when the budget grew; a budget
-    below the step already reached is refused (the records could not agree with it)."""
-    if budget < step:
-        raise InputError("steps", f"the run being resumed is already at step {step}; give a budget >= {step}")
-    if track.stopped in ("steps", "max_steps") and budget > step:
-        track.stopped = track.stop_step = None
-
-
-def divergence_message(cfg: Any, track: Track, out: Path | None) -> str:
-    where = ""
-    if out is not None:
-        ckpt = next(
-            (f for f in sorted(out.glob("*checkpoint.pt")) if f.name != "pretrain_checkpoint.pt"), None
-        )
-        where = (
-            f"; the last good checkpoint ({ckpt.name}) is kept in {out}"
-            if ckpt is not None
-            else "; it diverged before its first checkpoint"
-        )
-    return (
-        f"training diverged at step {track.stop_step} (non-finite loss or parameters); "
-        f"lower the learning rate ({cfg.lr:g}) or the weight decay ({cfg.weight_decay:g}){where}"
-    )
-
-
-def remove_stale_temp_files(out: Path) -> None:
-    """Temp files an atomic write left behind when its process was killed mid-write."""
-    for tmp in out.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
 def run_title(cfg: TrainConfig, r: TrainResult) -> str:
     what = tasks.TASKS[cfg.task].formula
     labels = ", random labels" if r.random_labels else ""
     return f"{what}{'' if r.p is None else f', p={r.p}'}: train {r.train_size}, test {r.test_size}{labels}"
-
-
-def check_same_config(cfg: Any, saved: dict[str, Any], path: Path) -> None:
-    """On resume every config field must match the saved one, except :data:`RESUMABLE_CHANGES`."""
-    now = to_jsonable(cfg)
-    for key, value in now.items():
-        if key in RESUMABLE_CHANGES:
-            continue
-        if key not in saved or saved[key] != value:
-            raise InputError(
-                key,
-                f"differs from the run being resumed in {path.parent} "
-                f"({saved.get(key)!r} there, {value!r} now)",
-            )
-
-
-def track_rows(track: Track) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in track.rows]
-
-
-def write_metrics(path: Path, track: Track) -> None:
-    """All evaluation rows so far as JSON lines (readable with ``pandas.read_json(lines=True)``)."""
-    atomic_write_text(path, "".join(dumps(r) + "\n" for r in track_rows(track)))

@@ -28,18 +28,17 @@ from grokcheck.transformer.metrics import Track
 from grokcheck.transformer.model import ModelConfig, make_model
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
-from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import single_stepper
-from grokcheck.transformer.train import (
-    TrainResult,
+from grokcheck.transformer.run_folder import (
     check_same_config,
     divergence_message,
-    phase_result,
     remove_stale_temp_files,
     reopen,
     track_rows,
     write_metrics,
 )
+from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.single import single_stepper
+from grokcheck.transformer.train import TrainResult, phase_result
 
 
 @dataclass(frozen=True)
