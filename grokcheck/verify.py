@@ -60,6 +60,9 @@ class VerifyResult:
     holds: bool
     quick: bool
     status: str = ""  # "pass" | "fail" | "incomplete"
+    #: per experiment run by ``experiments="run"``: its wall time and runs finished/converged
+    #: (:class:`grokcheck.experiments.run.ExperimentStats`); empty otherwise
+    experiments: tuple[Any, ...] = ()
 
 
 def overall(rows: tuple[Check, ...] | list[Check]) -> str:
@@ -86,10 +89,12 @@ def run_verify(
     Args:
         experiments: ``None`` (no experiment rows), ``"run"`` (run the quick-scale experiments in
             ``experiments_dir``) or ``"from"`` (rows from finished folders under it).
-        progress: called as ``progress(experiment_name, ProgressEvent)`` while experiments run.
+        progress: called as ``progress(experiment_name, ProgressEvent)`` while experiments run
+            (after every chunk and, with the real runner, after every training step).
         runner: the training runner for ``"run"`` (default: the real one).
     """
     rows: list[Check] = []
+    ran: list[Any] = []
 
     def add(check: Check) -> None:
         rows.append(check)
@@ -104,7 +109,7 @@ def run_verify(
         from grokcheck.experiments import checks as exp
 
         if experiments == "run":
-            found = exp.run_quick(experiments_dir, runner=runner, progress=progress)
+            found = exp.run_quick(experiments_dir, runner=runner, progress=progress, on_experiment=ran.append)
         elif experiments == "from":
             found = exp.from_dir(experiments_dir)
         else:
@@ -112,4 +117,6 @@ def run_verify(
         for check in found:
             add(check)
     status = overall(rows)
-    return VerifyResult(checks=tuple(rows), holds=status == "pass", quick=quick, status=status)
+    return VerifyResult(
+        checks=tuple(rows), holds=status == "pass", quick=quick, status=status, experiments=tuple(ran)
+    )

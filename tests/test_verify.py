@@ -75,8 +75,11 @@ def test_from_dir_gives_prediction_rows(tmp_path):
     _experiments(tmp_path, ("ungrok", "semigrok"))
     r = run_verify(providers=(), experiments="from", experiments_dir=tmp_path)
     by = {c.name.split(":")[0]: c.status for c in r.checks}
-    assert by["P1"] == "not_run" and by["D_crit"] == "not_run" and by["P4"] == "pass"
-    assert by["P3"] == "pass" and r.status == "incomplete" and not r.holds
+    assert by["P1"] == "not_run" and by["D_crit"] == "not_run" and by["P4 (scratch)"] == "pass"
+    assert by["P3 (D_crit)"] == "pass" and by["P3 (accuracy)"] == "pass"
+    # the fake ungroks as a step (1 / (1 + (D_crit / D)^20)): its runs one grid step from D_crit
+    # end at 0.02 and 0.97, never middling as Figure 7's do
+    assert by["P4 (ungrok)"] == "fail" and r.status == "fail" and not r.holds
 
 
 def test_full_runs_the_quick_experiments_with_a_given_runner(tmp_path):
@@ -90,8 +93,10 @@ def test_full_runs_the_quick_experiments_with_a_given_runner(tmp_path):
         runner=fake_runner,
         progress=lambda name, ev: seen.append(name),
     )
-    assert {"efficiency", "ungrok", "semigrok"} <= set(seen)
-    assert {c.name.split(":")[0] for c in r.checks} == {"P1", "P2", "P3", "D_crit", "P4"}
+    assert {"efficiency", "ungrok", "semigrok", "hysteresis"} <= set(seen)
+    assert {c.name.split(":")[0] for c in r.checks} == {
+        "P1", "P2", "P3 (D_crit)", "P3 (accuracy)", "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis"
+    }  # fmt: skip
     # the fake's C_mem/C_gen norms meet far below its ungrokking D_crit: efficiency mispredicts
     assert {c.name.split(":")[0]: c.status for c in r.checks}["D_crit"] == "fail"
 

@@ -26,6 +26,7 @@ class Name(str, Enum):
     tasks = "tasks"
     semigrok = "semigrok"
     efficiency = "efficiency"
+    hysteresis = "hysteresis"
 
 
 class Scale(str, Enum):
@@ -85,7 +86,7 @@ Opt = typer.Option
 def experiment(
     name: Name,
     scale: Annotated[
-        Scale | None, Opt("--scale", help="quick (p=47, laptop) or paper (p=113) [default: quick].")
+        Scale | None, Opt("--scale", help="quick (p=31, laptop) or paper (p=113) [default: quick].")
     ] = None,
     out: Annotated[
         Path | None,
@@ -98,6 +99,7 @@ def experiment(
     ] = None,
     seeds: Annotated[str | None, Opt("--seeds", help="Seeds, comma-separated.")] = None,
     max_steps: Annotated[int | None, Opt("--max-steps", help="Cap on steps per run.")] = None,
+    lr: Annotated[float | None, Opt("--lr", help="AdamW learning rate (overrides the scale's).")] = None,
     tasks: Annotated[
         str | None, Opt("--tasks", "--task", help="Tasks, comma-separated (see grokcheck train).")
     ] = None,
@@ -123,6 +125,7 @@ def experiment(
         weight_decays=_list(weight_decays, "weight_decays", float),
         seeds=_list(seeds, "seeds", int),
         max_steps=max_steps,
+        lr=lr,
         tasks=_list(tasks, "tasks", str),
     )
     given = {
@@ -136,7 +139,7 @@ def experiment(
     cfg = ExperimentConfig(
         name=name.value, grid=overrides, **{k: v for k, v in given.items() if v is not None}
     )
-    specs = plan(cfg)  # bad input fails here, before any folder is written
+    plan(cfg)  # bad input fails here, before any folder is written
     stopped: list[bool] = []
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -144,10 +147,13 @@ def experiment(
             raise KeyboardInterrupt
         stopped.append(True)
 
+    from grokcheck.cli.progress import SweepReporter
+
+    report = SweepReporter("experiment")  # plain lines on stderr, terminal or not
+    report.start(cfg.name)
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with _Progress(len(specs)) as bar:
-            result = run_experiment(cfg, progress=bar.update, stop=lambda: bool(stopped))
+        result = run_experiment(cfg, progress=lambda ev: report(cfg.name, ev), stop=lambda: bool(stopped))
     finally:
         signal.signal(signal.SIGINT, old)
     if stopped:
@@ -203,6 +209,7 @@ _HELP = {
     Name.tasks: "Ungrokking on the nine other tasks (Figure 8; P2, P3 per task).",
     Name.semigrok: "Grokking from scratch just above D_crit (Figures 5, 6; P4).",
     Name.efficiency: "C_mem-only and C_gen-only networks vs D (Figure 3; P1, D_crit predicted).",
+    Name.hysteresis: "Near D_crit, the same D from a grokked network and from scratch (Theorem D.4's cases).",
 }
 
 
@@ -227,31 +234,3 @@ for _name in Name:
 
 
 _STATUS = {"pass": "[bold green]PASS[/]", "fail": "[bold red]FAIL[/]", "not_run": "[yellow]NOT RUN[/]"}
-
-
-class _Progress:
-    """A progress bar over runs on a terminal (stderr), plain lines otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if sys.stderr.isatty():
-            from rich.progress import Progress
-
-            self.bar = Progress(console=console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("runs", total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, ev: Any) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, total=ev.total, completed=ev.done)
-        else:
-            sys.stderr.write(f"runs {ev.done}/{ev.total} ({ev.where})\n")
-            sys.stderr.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +36,7 @@ def verify(
 
     Exit 0 only if every row passes; a row that was not run makes the verdict INCOMPLETE (exit 1).
     """
+    from grokcheck.cli.progress import SweepReporter
     from grokcheck.errors import InputError
     from grokcheck.verify import run_verify
 
@@ -54,7 +54,7 @@ def verify(
         "quick": not full,
         "experiments": experiments,
         "experiments_dir": where,
-        "progress": _progress,
+        "progress": SweepReporter("verify"),  # plain lines on stderr, terminal or not
     }
     out_c = console()
     if json_out:
@@ -77,8 +77,3 @@ def verify(
         out_c.print(f"{n_pass}/{len(result.checks)} checks hold, {n_not} not run: {_OVERALL[result.status]}")
     if not result.holds:
         raise typer.Exit(1)
-
-
-def _progress(name: str, ev: Any) -> None:
-    sys.stderr.write(f"verify: {name} runs {ev.done}/{ev.total}\n")
-    sys.stderr.flush()

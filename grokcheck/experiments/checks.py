@@ -17,7 +17,7 @@ from grokcheck.experiments.store import RESULTS, ExperimentStore
 from grokcheck.verify import Check
 
 #: the experiments ``verify --full`` runs (quick scale), in this order
-FULL = ("efficiency", "ungrok", "semigrok")
+FULL = ("efficiency", "ungrok", "semigrok", "hysteresis")
 DEFAULT_FULL_DIR = Path("runs") / "verify-full"
 
 
@@ -64,14 +64,24 @@ def run_quick(
     runner: Any = None,
     progress: Callable[[str, Any], None] | None = None,
     device: str = "cpu",
+    on_experiment: Callable[[Any], None] | None = None,
 ) -> list[Check]:
-    """Run the quick scale of :data:`FULL` into ``root``/NAME (resuming), then :func:`from_dir`."""
-    from grokcheck.experiments.run import ExperimentConfig, run_experiment
+    """Run the quick scale of :data:`FULL` into ``root``/NAME (resuming), then :func:`from_dir`.
+
+    ``on_experiment`` gets each experiment's :class:`~grokcheck.experiments.run.ExperimentStats`
+    (wall time, runs finished and converged) when it has run.
+    """
+    import time
+
+    from grokcheck.experiments.run import ExperimentConfig, ExperimentStats, run_experiment
 
     root = Path(root) if root is not None else DEFAULT_FULL_DIR
     for name in FULL:
         cb = None if progress is None else (lambda ev, n=name: progress(n, ev))
-        run_experiment(
+        t0 = time.perf_counter()
+        result = run_experiment(
             ExperimentConfig(name, "quick", out=root / name, device=device), runner=runner, progress=cb
         )
+        if on_experiment is not None:
+            on_experiment(ExperimentStats.of(result, time.perf_counter() - t0))
     return from_dir(root)

@@ -46,7 +46,12 @@ def _acc_vs_size(ax: Any, recs: Sequence[RunRecord], title: str) -> None:
     for i, wd in enumerate(wds):
         c = cmap(i / max(1, len(wds) - 1))
         sub = [r for r in recs if r.spec.weight_decay == wd]
-        ax.scatter([r.spec.train_size for r in sub], [r.test_acc for r in sub], s=8, color=c, alpha=0.4)
+        done = [r for r in sub if r.converged]
+        capped = [r for r in sub if not r.converged]
+        ax.scatter([r.spec.train_size for r in done], [r.test_acc for r in done], s=8, color=c, alpha=0.4)
+        ax.scatter(
+            [r.spec.train_size for r in capped], [r.test_acc for r in capped], s=14, color=c, marker="x"
+        )
         ds = sorted({r.spec.train_size for r in sub})
         ax.plot(
             ds,
@@ -57,10 +62,20 @@ def _acc_vs_size(ax: Any, recs: Sequence[RunRecord], title: str) -> None:
     _log(ax)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("reduced dataset size D'")
-    ax.set_ylabel("test accuracy at convergence")
-    ax.set_title(title)
+    ax.set_ylabel("final test accuracy")
+    ax.set_title(title + _cap_note(recs))
     if wds:
         ax.legend(fontsize=7)
+
+
+def _cap_note(recs: Sequence[RunRecord]) -> str:
+    """A title's second line saying how many runs stopped at their cap instead of converging."""
+    n_cap = sum(not r.converged for r in recs)
+    if not recs:
+        return ""
+    if not n_cap:
+        return "\nall runs converged"
+    return f"\n{n_cap} of {len(recs)} runs at the step cap, not converged (x)"
 
 
 def figure_4(records: Sequence[RunRecord]) -> Any:
@@ -105,15 +120,16 @@ def figure_7(records: Sequence[RunRecord]) -> Any:
     """Test accuracy vs steps of every ungrokking run, coloured by D'."""
     fig, ax = _plt().subplots(figsize=(5, 3.5))
     _curves(ax, _ungrok(records), lambda r: r.spec.train_size, "D'")
-    ax.set_title("Ungrokking curves (Figure 7)")
+    ax.set_title("Ungrokking curves (Figure 7)" + _cap_note(_ungrok(records)))
     return fig
 
 
 def figure_5(records: Sequence[RunRecord]) -> Any:
     """Test accuracy vs steps of every semi-grokking run, coloured by final test accuracy."""
     fig, ax = _plt().subplots(figsize=(5, 3.5))
-    _curves(ax, [r for r in records if r.spec.kind == "scratch"], lambda r: r.test_acc, "final test accuracy")
-    ax.set_title("Semi-grokking (Figure 5)")
+    scratch = [r for r in records if r.spec.kind == "scratch"]
+    _curves(ax, scratch, lambda r: r.test_acc, "final test accuracy")
+    ax.set_title("Semi-grokking (Figure 5)" + _cap_note(scratch))
     return fig
 
 
@@ -196,6 +212,32 @@ def figure_3(records: Sequence[RunRecord]) -> Any:
     return fig
 
 
+def figure_hysteresis(records: Sequence[RunRecord]) -> Any:
+    """Final test accuracy vs D from a grokked network and from scratch, one line per seed."""
+    fig, ax = _plt().subplots(figsize=(5, 3.5))
+    for kind, marker, label in (("ungrok", "o", "from grokked"), ("scratch", "s", "from scratch")):
+        for seed in sorted({r.spec.seed for r in records}):
+            sub = sorted(
+                (r for r in records if r.spec.kind == kind and r.spec.seed == seed),
+                key=lambda r: r.spec.train_size,
+            )
+            if not sub:
+                continue
+            ax.plot(
+                [r.spec.train_size for r in sub], [r.test_acc for r in sub], marker=marker, lw=0.8,
+                ls="-" if kind == "ungrok" else "--", label=f"{label}, seed {seed}",
+                fillstyle="full" if all(r.converged for r in sub) else "none",
+            )  # fmt: skip
+    _log(ax)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("train size D")
+    ax.set_ylabel("final test accuracy")
+    ax.set_title("Hysteresis near D_crit" + _cap_note(records))
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def experiment_figures(name: str, records: Sequence[RunRecord], out: Path) -> list[Path]:
     """Save the figures of experiment ``name`` under ``out``; returns their paths."""
     plt = _plt()
@@ -216,6 +258,8 @@ def experiment_figures(name: str, records: Sequence[RunRecord], out: Path) -> li
             figs.append(("figure6.png", figure_6(pick)))
     elif name == "efficiency":
         figs = [("figure3.png", figure_3(records))]
+    elif name == "hysteresis":
+        figs = [("hysteresis.png", figure_hysteresis(records))]
     paths = []
     for fname, fig in figs:
         path = Path(out) / fname

@@ -8,6 +8,11 @@ Experiments (Varma et al., 2023):
 - ``"semigrok"`` (Section 5.3, Figures 5, 6): kind ``"scratch"`` at sizes just above D_crit.
 - ``"efficiency"`` (Section 5.1, Figure 3, prediction P1): kind ``"random_labels"`` (C_mem-only
   networks) over D x weight decay x seed, and kind ``"scratch"`` at large D (C_gen-only).
+- ``"hysteresis"`` (beyond the paper, Theorem D.4): kinds ``"ungrok"`` and ``"scratch"`` on the
+  same D x seed near D_crit (:mod:`grokcheck.experiments.hysteresis`).
+
+``bisect_factor`` on an ``"ungrok"`` block: after the grid, each seed's D_crit is bracketed by
+bisection in log D' to within that factor (:mod:`grokcheck.experiments.bisect`).
 
 Two scales: ``"paper"`` (p = 113, the paper's grids where it states them; our choices where it
 does not, each noted in :data:`PAPER`) and ``"quick"`` (p = 47, placeholders that the lead
@@ -23,7 +28,7 @@ from dataclasses import dataclass, replace
 from grokcheck.errors import InputError
 from grokcheck.experiments.spec import RunSpec
 
-EXPERIMENTS = ("ungrok", "tasks", "semigrok", "efficiency")
+EXPERIMENTS = ("ungrok", "tasks", "semigrok", "efficiency", "hysteresis")
 SCALES = ("quick", "paper")
 #: Figure 8's tasks: every task but addition (Figure 4) and the S5 tasks (pass them explicitly)
 OTHER_TASKS = ("sub", "mul", "div", "div-odd", "sq-add", "quad1", "quad2", "cube1", "cube2")
@@ -43,6 +48,8 @@ class Sweep:
     eval_every: int = 100
     pretrain_max_steps: int = 20_000
     convergence_window: int = 2000
+    lr: float = 1e-3
+    bisect_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class GridOverrides:
     eval_every: int | None = None
     pretrain_max_steps: int | None = None
     convergence_window: int | None = None
+    lr: float | None = None
 
 
 def geometric(lo: float, hi: float, n: int) -> tuple[int, ...]:
@@ -105,6 +113,12 @@ PAPER: dict[str, tuple[Sweep, ...]] = {
         Sweep("random_labels", ("add",), 113, geometric(500, 8000, 5), (0.5, 1.0, 2.0), (0, 1, 2), 50_000),
         Sweep("scratch", ("add",), 113, linear(4000, 8000, 5), (0.5, 1.0, 2.0), (0, 1, 2), 50_000),
     ),
+    # Figure 7's middle sizes, where its runs ungrok to middling accuracy (Appendix A.2: ~0.7 at
+    # 800-1000), from the grokked network and from scratch
+    "hysteresis": tuple(
+        Sweep(kind, ("add",), 113, _fig7_extended()[2:6], (1.0,), (0, 1, 2), 100_000)
+        for kind in ("ungrok", "scratch")
+    ),
 }
 
 #: The quick scale: addition mod 31 (961 examples), sized for 2 CPU cores. How it was chosen:
@@ -129,6 +143,10 @@ QUICK: dict[str, tuple[Sweep, ...]] = {
     "efficiency": (
         Sweep("random_labels", ("add",), QUICK_P, geometric(100, 600, 4), (0.5, 1.0, 2.0), (0, 1), 6_000),
         Sweep("scratch", ("add",), QUICK_P, linear(700, 900, 3), (1.0, 2.0), (0, 1), 6_000),
+    ),
+    "hysteresis": tuple(
+        Sweep(kind, ("add",), QUICK_P, (130, 160, 190), (1.0,), (0, 1), 20_000, pretrain_max_steps=5_000)
+        for kind in ("ungrok", "scratch")
     ),
 }  # fmt: skip
 
@@ -159,6 +177,7 @@ def sweeps(name: str, scale: str = "quick", overrides: GridOverrides | None = No
             convergence_window=sw.convergence_window
             if o.convergence_window is None
             else o.convergence_window,
+            lr=sw.lr if o.lr is None else o.lr,
         )
         _check(sw)
         out.append(sw)
@@ -180,6 +199,10 @@ def _check(sw: Sweep) -> None:
             raise InputError(name, f"must be a positive integer, got {getattr(sw, name)}")
     if any(s < 0 for s in sw.seeds):
         raise InputError("seeds", "must be non-negative integers")
+    if sw.bisect_factor is not None and not (math.isfinite(sw.bisect_factor) and sw.bisect_factor > 1):
+        raise InputError("bisect_factor", f"must be a number above 1, got {sw.bisect_factor}")
+    if not (math.isfinite(sw.lr) and sw.lr > 0):
+        raise InputError("lr", f"must be a positive number, got {sw.lr}")
     if any(not (math.isfinite(w) and w >= 0) for w in sw.weight_decays):
         raise InputError("weight_decays", "must be finite and non-negative")
     for task in sw.tasks:
@@ -218,9 +241,16 @@ def experiment_specs(
                                 eval_every=int(sw.eval_every),
                                 pretrain_max_steps=int(sw.pretrain_max_steps),
                                 convergence_window=int(sw.convergence_window),
+                                lr=float(sw.lr),
                             )
                         )
     return tuple(specs)
+
+
+def bisect_factor(name: str, scale: str = "quick", overrides: GridOverrides | None = None) -> float | None:
+    """The D_crit bisection factor of experiment ``name`` (``None``: no bisection)."""
+    factors = [sw.bisect_factor for sw in sweeps(name, scale, overrides) if sw.kind == "ungrok"]
+    return min((f for f in factors if f is not None), default=None)
 
 
 def _batch_key(s: RunSpec) -> tuple:

@@ -6,6 +6,7 @@ call. Rerunning it on the same folder resumes: finished runs (result files) are 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grokcheck.errors import InputError
-from grokcheck.experiments import grid
+from grokcheck.experiments import bisect, grid
 from grokcheck.experiments.executors import EXECUTORS, Progress, Runner, default_runner, execute
 from grokcheck.experiments.predictions import Verdict, all_verdicts
 from grokcheck.experiments.spec import RunRecord, RunSpec
@@ -66,6 +67,34 @@ class ExperimentResult:
     complete: bool  # every run of the grid has a result
 
 
+@dataclass(frozen=True)
+class ExperimentStats:
+    """How one :func:`run_experiment` call went: its wall time and runs finished/converged.
+
+    ``n_skipped`` runs had a result before the call (``wall_s`` did not train them).
+    """
+
+    name: str
+    wall_s: float
+    n_runs: int
+    n_finished: int
+    n_converged: int
+    n_skipped: int
+    complete: bool
+
+    @classmethod
+    def of(cls, result: ExperimentResult, wall_s: float) -> ExperimentStats:
+        return cls(
+            name=result.config.name,
+            wall_s=round(wall_s, 3),
+            n_runs=result.n_total,
+            n_finished=len(result.records),
+            n_converged=sum(r.converged for r in result.records),
+            n_skipped=result.n_skipped,
+            complete=result.complete,
+        )
+
+
 def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
     """Check ``cfg`` and return its runs (raises :class:`InputError` before anything is written)."""
     if cfg.executor not in EXECUTORS:
@@ -93,24 +122,64 @@ def run_experiment(
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> ExperimentResult:
-    """Run every unfinished run of ``cfg``'s grid, then write the table, verdicts and figures."""
+    """Run every unfinished run of ``cfg``'s grid, then write the table, verdicts and figures.
+
+    ``progress`` gets the executor's events (:class:`~grokcheck.experiments.executors.ProgressEvent`),
+    with ``skipped`` set to the runs finished before this call.
+    """
     specs = plan(cfg)
     store = ExperimentStore(cfg.folder())
     todo = store.pending(specs)
     store.write_config({"config": cfg, "n_runs": len(specs), "written": _dt.datetime.now().isoformat()})
+    if progress is not None and len(todo) < len(specs):
+        progress = _with_skipped(progress, len(specs) - len(todo))
     if todo:
-        execute(
-            cfg.executor,
-            grid.chunks(todo, cfg.max_chunk),
-            store,
-            runner=runner or default_runner,
-            scheduler=cfg.scheduler,
-            device=cfg.device,
-            cache_dir=cfg.cache_dir,
-            progress=progress,
-            stop=stop,
-        )
+        _execute(cfg, grid.chunks(todo, cfg.max_chunk), store, runner, progress, stop)
+    specs = specs + _bisect(cfg, specs, store, runner, progress, stop)
     return finish(cfg, specs, store, n_skipped=len(specs) - len(todo))
+
+
+def _execute(cfg, chunks, store, runner, progress, stop) -> None:
+    execute(
+        cfg.executor,
+        chunks,
+        store,
+        runner=runner or default_runner,
+        scheduler=cfg.scheduler,
+        device=cfg.device,
+        cache_dir=cfg.cache_dir,
+        progress=progress,
+        stop=stop,
+    )
+
+
+def _bisect(cfg, specs, store, runner, progress, stop) -> tuple[RunSpec, ...]:
+    """Bisect each seed's D_crit after the grid (:mod:`grokcheck.experiments.bisect`).
+
+    Returns the bisection's runs (finished earlier or now). Every round's runs are one batch,
+    proposed from the results in the folder, so an interrupted bisection resumes where it was.
+    """
+    factor = grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
+    extra: list[RunSpec] = []
+    if factor is None:
+        return ()
+    for _ in range(bisect.MAX_ROUNDS):
+        if stop is not None and stop():
+            break
+        new = bisect.next_specs(list(specs) + extra, store.records(list(specs) + extra), factor)
+        if not new:
+            break
+        extra += new
+        todo = store.pending(new)
+        if todo:
+            _execute(cfg, grid.chunks(todo, cfg.max_chunk), store, runner, progress, stop)
+        if store.pending(new):  # interrupted, or a run failed: do not propose from a partial round
+            break
+    return tuple(extra)
+
+
+def _with_skipped(progress: Progress, skipped: int) -> Progress:
+    return lambda ev: progress(dataclasses.replace(ev, skipped=skipped))
 
 
 def finish(

@@ -8,11 +8,16 @@ pretrained network (``"ungrok"``, one cached network per seed), its own initiali
 (``"scratch"``) or its own initialisation with random train labels (``"random_labels"``).
 Each member stops when the convergence rule fires for it or at ``max_steps``; Appendix B's
 circuit measurements are taken on each final network (addition only).
+
+``progress`` (optional) gets every :class:`~grokcheck.transformer.loop.Event` of the chunk's
+training: pretraining a start network (phase ``"pretrain"``) and each batched ensemble (phase
+``"ensemble"``), after every step and evaluation.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,9 +27,14 @@ from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
 from grokcheck.transformer.batch import MemberResult, train_ensemble
 from grokcheck.transformer.convergence import ConvergenceConfig
 from grokcheck.transformer.ensemble import EnsembleConfig, Member
+from grokcheck.transformer.loop import Event
 from grokcheck.transformer.optim import OptimConfig
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
 from grokcheck.transformer.runtime import configure, resolve_device
+
+#: experiments whose runs record Appendix B's o_t/o_m at every evaluation (addition only), so a
+#: verdict can check that the circuits, not only the norm and the accuracies, stopped moving
+CIRCUIT_CURVES = frozenset({"hysteresis"})
 
 
 def _batch_key(s: RunSpec) -> tuple:
@@ -44,11 +54,13 @@ def run_chunk(
     cache_dir: str | Path | None = DEFAULT_CACHE,
     stop: Callable[[], bool] | None = None,
     checkpoint_dir: str | Path | None = None,
+    progress: Callable[[Event], None] | None = None,
 ) -> list[RunRecord]:
     """Train every spec to convergence (or its cap) and return one record per spec, in order.
 
     ``checkpoint_dir``: where each batch checkpoints (by steps and time), so a chunk killed
     mid-way resumes there; the checkpoint is removed when the batch finishes.
+    ``progress``: called after every training step and evaluation (see the module notes).
     """
     dev = resolve_device(device)
     configure(dev)
@@ -57,7 +69,9 @@ def run_chunk(
     for _key, group in itertools.groupby(order, key=lambda i: _batch_key(specs[i])):
         idx = list(group)
         for i, rec in zip(
-            idx, _run_batch([specs[i] for i in idx], dev, cache_dir, stop, checkpoint_dir), strict=True
+            idx,
+            _run_batch([specs[i] for i in idx], dev, cache_dir, stop, checkpoint_dir, progress),
+            strict=True,
         ):
             out[i] = rec
     return [out[i] for i in range(len(specs))]
@@ -69,6 +83,7 @@ def _run_batch(
     cache_dir: str | Path | None,
     stop: Callable[[], bool] | None,
     checkpoint_dir: str | Path | None,
+    progress: Callable[[Event], None] | None = None,
 ) -> list[RunRecord]:
     s0 = specs[0]
     members = tuple(
@@ -94,21 +109,51 @@ def _run_batch(
     nets: dict[str, dict[str, torch.Tensor]] = {}  # one pretrained network per seed, read once
     for s in specs:
         if s.kind == "ungrok" and (key := pretrain_config(s).key()) not in nets:
-            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir).state
+            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir, progress=progress).state
     init = [nets[pretrain_config(s).key()] if s.kind == "ungrok" else None for s in specs]
+    hook = None
+    if s0.task == "add" and s0.experiment in CIRCUIT_CURVES:
+        from grokcheck.transformer.single import circuit_hook
+
+        hook = circuit_hook(s0.p)
     ckpt = None
     if checkpoint_dir is not None:
         from grokcheck.configs import config_key
 
         ckpt = Path(checkpoint_dir) / f"batch-{config_key({'specs': [s.key() for s in specs]})}.pt"
-    result = train_ensemble(cfg, device=dev, init=init, stop=stop, checkpoint=ckpt)
+    result = train_ensemble(
+        cfg, device=dev, init=init, stop=stop, checkpoint=ckpt, progress=progress, circuits=hook
+    )
     circuits = _circuits(specs, result.members, dev) if s0.task == "add" else [None] * len(specs)
+    kappas = _kappas(specs, result.members, dev) if hook is not None else [None] * len(specs)
     if ckpt is not None and all(m.stopped != "interrupted" for m in result.members):
         ckpt.unlink(missing_ok=True)
     return [
-        _record(s, m, c, result.wall_s / len(specs))
-        for s, m, c in zip(specs, result.members, circuits, strict=True)
+        _record(s, m, c, k, result.wall_s / len(specs))
+        for s, m, c, k in zip(specs, result.members, circuits, kappas, strict=True)
     ]
+
+
+def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
+    """Each final network's kappa on the train set and the labels it was trained on."""
+    from grokcheck.transformer import tasks
+    from grokcheck.transformer.kappa import kappa_of_state
+
+    ds = tasks.make_dataset(specs[0].task, specs[0].p)
+    out: list[float | None] = []
+    for s, m in zip(specs, results, strict=True):
+        sp = tasks.split(ds, train_size=s.train_size, seed=s.seed)
+        labels = sp.train_labels
+        if s.kind == "random_labels":
+            labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, s.seed)
+        fit = kappa_of_state(m.state, ds.tokens[sp.train_idx], labels, device=dev)
+        out.append(fit.kappa if math.isfinite(fit.kappa) else None)
+    return out
+
+
+def _before(rows: Sequence, step: int):
+    """The last row at or before ``step`` (the first row if none)."""
+    return next((r for r in reversed(rows) if r.step <= step), rows[0])
 
 
 def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
@@ -125,8 +170,9 @@ def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.
     return out
 
 
-def _record(s: RunSpec, m: MemberResult, c, wall_s: float) -> RunRecord:
+def _record(s: RunSpec, m: MemberResult, c, kappa: float | None, wall_s: float) -> RunRecord:
     f = m.final
+    prev = _before(m.rows, f.step - s.convergence_window)
     return RunRecord(
         spec=s,
         steps=m.steps,
@@ -144,9 +190,12 @@ def _record(s: RunSpec, m: MemberResult, c, wall_s: float) -> RunRecord:
         o_m_test=None if c is None else c.o_m_test,
         trig_fraction=None if c is None else c.trig_fraction,
         gen_only=None if c is None else c.gen_only,
+        o_t_prev=prev.o_t,
+        o_m_prev=prev.o_m,
+        kappa=kappa,
         wall_s=round(wall_s, 3),
         curve=tuple(
-            CurvePoint(r.step, r.train_acc, r.test_acc, r.train_loss, r.test_loss, r.param_norm)
+            CurvePoint(r.step, r.train_acc, r.test_acc, r.train_loss, r.test_loss, r.param_norm, r.o_t, r.o_m)
             for r in m.rows
         ),
     )

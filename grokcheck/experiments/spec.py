@@ -79,6 +79,8 @@ class CurvePoint:
     train_loss: float
     test_loss: float
     param_norm: float
+    o_t: float | None = None  # Appendix B's circuit strengths on the train set, where recorded
+    o_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ class RunRecord:
     memorising parts on the train set, ``o_t_test``/``o_m_test`` on the test set,
     ``correct_logit`` the network's mean correct-class logit on the train set (centred over
     classes), ``trig_fraction`` the share of the logit tensor's squared norm in the
-    trigonometric subspace and ``gen_only`` whether it exceeds 0.95.
+    trigonometric subspace and ``gen_only`` whether it exceeds 0.95. Where the experiment
+    records circuits along the curve (``hysteresis``), ``o_t_prev``/``o_m_prev`` are o_t/o_m one
+    convergence window before the end, and ``kappa`` is the final network's kappa
+    (:func:`grokcheck.transformer.kappa.kappa_of_state`, on its train set).
     """
 
     spec: RunSpec
@@ -111,6 +116,9 @@ class RunRecord:
     o_m_test: float | None = None
     trig_fraction: float | None = None
     gen_only: bool | None = None
+    o_t_prev: float | None = None
+    o_m_prev: float | None = None
+    kappa: float | None = None
     wall_s: float = 0.0
     curve: tuple[CurvePoint, ...] = ()
 
@@ -144,5 +152,8 @@ class RunRecord:
             "o_m_test": self.o_m_test,
             "trig_fraction": self.trig_fraction,
             "gen_only": self.gen_only,
+            "o_t_prev": self.o_t_prev,
+            "o_m_prev": self.o_m_prev,
+            "kappa": self.kappa,
             "wall_s": self.wall_s,
         }

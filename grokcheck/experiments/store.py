@@ -43,10 +43,16 @@ def record_from_json(d: dict[str, Any]) -> RunRecord:
     names = {f.name for f in fields(RunRecord)}
     kw = {k: v for k, v in d.items() if k in names}
     kw["spec"] = spec_from_json(d["spec"])
-    kw["curve"] = tuple(CurvePoint(**{k: _num(v) for k, v in c.items()}) for c in d.get("curve", ()))
+    kw["curve"] = tuple(
+        CurvePoint(**{k: v if k in _OPTIONAL_CURVE else _num(v) for k, v in c.items()})
+        for c in d.get("curve", ())
+    )
     for k in ("train_acc", "test_acc", "train_loss", "test_loss", "param_norm"):
         kw[k] = _num(kw[k])
     return RunRecord(**kw)
+
+
+_OPTIONAL_CURVE = ("o_t", "o_m")  # None: not recorded (not a non-finite value)
 
 
 def _num(v: Any) -> Any:

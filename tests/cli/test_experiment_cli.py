@@ -56,7 +56,15 @@ def test_json_output_and_resume(cli, tmp_path, calls):
     assert r.code == 0, r.err
     d = json.loads(r.out)
     assert len(d["runs"]) == 12 and RUN_KEYS <= set(d["runs"][0])
-    assert {v["name"] for v in d["verdicts"]} >= {"P1", "P2", "P3", "P4", "D_crit"}
+    assert {v["name"] for v in d["verdicts"]} >= {
+        "P1",
+        "P2",
+        "P3 (D_crit)",
+        "P3 (accuracy)",
+        "P4 (scratch)",
+        "P4 (ungrok)",
+        "D_crit",
+    }
     assert all({"name", "status", "figure"} <= set(v) for v in d["verdicts"])
     assert (out / "results.csv").is_file() and (out / "summary.json").is_file()
     assert (out / "figure4.png").is_file()
@@ -70,7 +78,8 @@ def test_json_output_and_resume(cli, tmp_path, calls):
 def test_text_output(cli, tmp_path, calls):
     r = cli("experiment", "semigrok", *TINY, "--out", str(tmp_path / "s"))
     assert r.code == 0, r.err
-    assert "P4" in r.out and "runs 12/12" in r.err
+    assert "P4" in r.out and "experiment: semigrok 12/12 runs, chunk 1/1 (12 members) finished" in r.err
+    assert r.err.rstrip().endswith(" left")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def test_folders_found_at_any_depth_and_pooled(tmp_path):
     assert {p.name for p in checks.folders(tmp_path)} == {"semi", "ung"}
     assert checks.folders(tmp_path / "ung") == [tmp_path / "ung"]
     rows = {c.name.split(":")[0]: c.status for c in checks.from_dir(tmp_path)}
-    assert rows["P4"] == "pass" and rows["P3"] == "pass" and rows["P1"] == "not_run"
+    assert rows["P4 (scratch)"] == "pass" and rows["P3 (D_crit)"] == "pass" and rows["P1"] == "not_run"
 
 
 def test_tasks_get_their_own_rows(tmp_path):
@@ -34,7 +34,7 @@ def test_tasks_get_their_own_rows(tmp_path):
     o = GridOverrides(tasks=("mul",))
     run_experiment(ExperimentConfig("tasks", grid=o, out=tmp_path / "t", figures=False), runner=fake_runner)
     names = [c.name.split(":")[0] for c in checks.from_dir(tmp_path)]
-    assert "P2 [mul]" in names and "P3 [mul]" in names
+    assert "P2 [mul]" in names and "P3 (D_crit) [mul]" in names and "P3 (accuracy) [mul]" in names
 
 
 def test_no_folders_is_an_input_error(tmp_path):

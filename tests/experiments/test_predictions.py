@@ -64,9 +64,57 @@ def test_p2_flat_curves_fail():
 
 
 def test_p2_gradual_fall_fails():
-    # linear in ln D from 0 at 400 to 1 at 2500: <= 0.2 only below ~580, >= 0.9 only above ~2090
+    # linear in ln D from 0 at 400 to 1 at 2500: <= 0.2 only at 400 and 500, >= 0.9 only at 2500
     t = [row(d=d, acc=math.log(d / 400) / math.log(2500 / 400)) for d in SIZES]
-    assert P.p2_ungrokking(t).status == "fail"
+    v = P.p2_ungrokking(t)
+    assert v.status == "fail" and v.details["per_weight_decay"][0]["d_hi"] / 500 == 5
+
+
+#: Figure 7 as the paper describes it: 7 geometric sizes in [390, 1494], 10 seeds; near 0 at
+#: the bottom, "ungrokking to middling test accuracy" in between, "~0.7 with a dataset size of
+#: around 800-1000" (Appendix A.2), near 1 at the top
+FIG7_SIZES = [round(390 * ((1494 / 390) ** (1 / 6)) ** k) for k in range(7)]
+FIG7_MEANS = [0.02, 0.08, 0.35, 0.7, 0.72, 0.93, 0.99]
+
+
+def fig7_table(sizes=FIG7_SIZES, means=FIG7_MEANS, wd=1.0):
+    # 10 seeds around each mean (+-0.05, clipped), so the seeds' mean is the reported one
+    out = []
+    for d, m in zip(sizes, means, strict=False):
+        for s in range(10):
+            out.append(
+                row(
+                    d=d, wd=wd, seed=s, acc=min(1.0, max(0.0, m + 0.05 * (s % 2 * 2 - 1) * (m not in (0, 1))))
+                )
+            )
+    return out
+
+
+def test_p2_passes_the_papers_figure_7():
+    assert FIG7_SIZES == [390, 488, 610, 763, 955, 1194, 1494]
+    v = P.p2_ungrokking(fig7_table())
+    assert v.status == "pass", v.figure
+    (t,) = v.details["per_weight_decay"]
+    assert t["d_lo"] == 488 and t["d_hi"] == 1194  # a fall over x2.45, middling at 763 and 955
+
+
+def test_p2_fails_a_fall_spread_over_10x():
+    sizes = [round(200 * 10 ** (k / 6)) for k in range(-1, 8)]  # 147 .. 2929
+    means = [0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.95, 1.0]  # <= 0.2 to 200*10^(1/6)=294, >= 0.9 from 2000
+    v = P.p2_ungrokking(fig7_table(sizes, means))
+    assert v.status == "fail" and "too wide" in v.figure
+    assert v.details["per_weight_decay"][0]["d_hi"] / v.details["per_weight_decay"][0]["d_lo"] > 4
+
+
+def test_p2_rule_sits_at_figure_7s_span():
+    # the same fall stretched just inside and just outside a factor 4 in D'
+    for stretch, want in ((3.9, "pass"), (4.2, "fail")):
+        t = [
+            row(d=400, acc=0.0),
+            row(d=round(400 * stretch), acc=1.0),
+            row(d=round(400 * stretch**0.5), acc=0.5),
+        ]
+        assert P.p2_ungrokking(t).status == want, stretch
 
 
 def test_p2_not_run_without_ungrok_runs_or_converged_runs():
@@ -83,15 +131,13 @@ def test_dcrit_observed_interpolates_in_log_size():
     assert d == pytest.approx(math.sqrt(800 * 1000))  # 0.5 is halfway from 0.2 to 0.8
 
 
-def test_dcrit_observed_averages_seeds_first():
-    t = [
-        row(d=400, acc=0.0),
-        row(d=800, acc=0.0, seed=0),
-        row(d=800, acc=0.6, seed=1),
-        row(d=1600, acc=1.0),
-    ]  # mean 0.3 at 800 -> crossing between 800 and 1600
+def test_dcrit_observed_is_the_geometric_mean_of_the_seeds():
+    t = [row(d=d, seed=0, acc=a) for d, a in ((400, 0.0), (800, 0.0), (1600, 1.0))]
+    t += [row(d=d, seed=1, acc=a) for d, a in ((400, 0.0), (800, 0.6), (1600, 1.0))]
+    s0 = math.sqrt(800 * 1600)  # 0.5 halfway from 0 to 1
+    s1 = math.exp(math.log(400) + (0.5 / 0.6) * math.log(2))
     (d,) = P.dcrit_observed(t).values()
-    assert d == pytest.approx(math.exp(math.log(800) + (0.2 / 0.7) * math.log(2)))
+    assert d == pytest.approx(math.sqrt(s0 * s1))
 
 
 # ---------------------------------------------------------------- P3
@@ -99,6 +145,7 @@ def test_dcrit_observed_averages_seeds_first():
 
 def test_p3_agreeing_weight_decays_pass():
     v = P.p3_weight_decay(ungrok_table(d_crit={0.5: 950.0, 1.0: 1000.0, 2.0: 1100.0}))
+    assert v.name == "P3 (D_crit)"
     assert v.status == "pass" and v.details["ratio"] == pytest.approx(
         1100 / 950, rel=0.1
     )  # grid interpolation
@@ -113,6 +160,68 @@ def test_p3_missing_crossing_fails_and_one_weight_decay_is_not_run():
     t = [r for r in ungrok_table(wds=(1.0,))] + [row(d=d, wd=2.0, acc=1.0) for d in SIZES]
     assert P.p3_weight_decay(t).status == "fail"
     assert P.p3_weight_decay(ungrok_table(wds=(1.0,))).status == "not_run"
+
+
+def test_dcrit_per_seed_brackets_each_seed():
+    t = [row(d=d, seed=0, acc=float(d >= 800)) for d in (400, 630, 800, 1000)]
+    t += [row(d=d, seed=1, acc=float(d >= 1000)) for d in (400, 630, 800, 900, 1000)]
+    t += [row(d=d, seed=2, acc=1.0) for d in (400, 800)]
+    c0, c1, c2 = P.dcrit_per_seed(t)
+    assert (c0.lo, c0.hi) == (630, 800) and c0.d_crit == pytest.approx(math.sqrt(630 * 800))
+    assert (c1.lo, c1.hi) == (900, 1000) and c1.factor == pytest.approx(1000 / 900)
+    assert (c2.lo, c2.hi, c2.d_crit) == (None, 400, None)  # below the grid
+    # a weight decay where one seed never crosses has no D_crit observed
+    assert P.dcrit_observed(t) == {1.0: None}
+    assert P.dcrit_observed(t[:9])[1.0] == pytest.approx(math.sqrt(c0.d_crit * c1.d_crit))
+
+
+def test_transition_mean_uses_sizes_every_seed_ran():
+    t = [row(d=d, seed=s, acc=float(d >= 1000)) for d in (400, 800, 1000, 2000) for s in (0, 1)]
+    t.append(row(d=900, seed=0, acc=0.0))  # a bisection point of seed 0 only
+    (tr,), _ = P.transitions(t)
+    assert tr.sizes == (400, 800, 1000, 2000)
+
+
+def wd_table(shift: dict[float, float], seeds=range(3)):
+    """Figure 7's curve per weight decay, its sizes scaled by shift[wd]."""
+    return [
+        dict(r, reduced_size=round(r["reduced_size"] * f))
+        for wd, f in shift.items()
+        for r in fig7_table(wd=wd)
+        if r["seed"] in seeds
+    ]
+
+
+def test_p3_accuracy_passes_the_same_curve_at_every_weight_decay():
+    v = P.p3_accuracy(wd_table({w: 1.0 for w in (0.1, 0.5, 1.0, 1.5, 2.0)}))  # Figure 4's weight decays
+    assert v.status == "pass", v.figure
+    assert v.name == "P3 (accuracy)"
+
+
+def test_p3_accuracy_fails_when_weight_decay_moves_the_curve():
+    # same sizes, curves shifted by one grid step: at 764 one weight decay sits at 0.7, the other at 0.35
+    t = fig7_table(wd=0.5) + fig7_table(FIG7_SIZES, FIG7_MEANS[1:] + [1.0], wd=2.0)
+    v = P.p3_accuracy(t)
+    assert v.status == "fail", v.figure
+    # and both forms say no to curves a factor 2 apart in D'
+    t2 = wd_table({0.5: 1.0, 2.0: 2.0})
+    v2 = P.p3_weight_decay(t2)
+    assert v2.status == "fail" and v2.details["ratio"] == pytest.approx(2.0, rel=0.02)
+    assert P.p3_weight_decay(wd_table({0.5: 1.0, 2.0: 1.2})).status == "pass"
+
+
+def test_p3_accuracy_tolerates_what_seeds_alone_do():
+    # at 764 seeds of each weight decay span 0.2-0.9; weight decays differ by 0.3 there
+    t = [
+        row(d=d, wd=wd, seed=s, acc=a)
+        for wd in (0.5, 2.0)
+        for d, a in ((400, 0.0), (1500, 1.0))
+        for s in (0, 1)
+    ]
+    t += [row(d=764, wd=0.5, seed=0, acc=0.2), row(d=764, wd=0.5, seed=1, acc=0.9)]
+    t += [row(d=764, wd=2.0, seed=0, acc=0.5), row(d=764, wd=2.0, seed=1, acc=1.0)]
+    assert P.p3_accuracy(t).status == "pass"
+    assert P.p3_accuracy(t[:6]).status == "not_run"  # 2 sizes run by both weight decays
 
 
 def test_other_tasks_are_named():
@@ -220,24 +329,48 @@ def semi(acc, **kw):
 
 def test_p4_counts_middling_converged_runs():
     v = P.p4_semigrokking([semi(1.0), semi(0.6), semi(0.55), semi(0.05)])
-    assert v.status == "pass" and v.details["n_middling"] == 2
+    assert v.status == "pass" and v.details["n_middling"] == 2 and v.name == "P4 (scratch)"
 
 
-def test_p4_fails_without_middling_runs():
-    assert P.p4_semigrokking([semi(1.0), semi(0.1), semi(0.95)]).status == "fail"
+def test_p4_passes_the_papers_figure_5_rate():
+    # "Out of 200 runs, at least 6 show clear semi-grokking"
+    t = [semi(0.6)] * 6 + [semi(1.0)] * 150 + [semi(0.02)] * 44
+    assert P.p4_semigrokking(t).status == "pass"
+
+
+def test_p4_fails_only_when_the_papers_rate_makes_zero_unlikely():
+    # 99 converged runs without one middling: (1 - 0.03)^99 = 0.049 < 0.05
+    assert P.p4_semigrokking([semi(1.0)] * 99).status == "fail"
+    v = P.p4_semigrokking([semi(1.0)] * 12)  # 0.69 at the paper's rate: no evidence either way
+    assert v.status == "not_run" and "inconclusive" in v.figure
+    assert v.details["p_zero_at_paper_rate"] == pytest.approx(0.97**12)
     # middling, but not converged or not fitting the train set: not semi-grokking
-    assert P.p4_semigrokking([semi(0.6, converged=False), semi(0.6, train_acc=0.9)]).status == "fail"
-    assert P.p4_semigrokking([semi(0.6, converged=False)]).status == "not_run"  # nothing converged
+    t = [semi(0.6, converged=False), semi(0.6, train_acc=0.9)] + [semi(1.0)] * 98
+    assert P.p4_semigrokking(t).status == "not_run"
+    assert P.p4_semigrokking(t + [semi(0.05)]).status == "fail"
 
 
-def test_p4_not_run_and_ungrok_middling_reported():
-    v = P.p4_semigrokking([row(acc=0.7), row(acc=1.0)])
-    assert v.status == "not_run" and v.details["ungrok_middling"] == 1
+def test_p4_ungrok_passes_figure_7_and_counts_its_own_runs():
+    v = P.p4_ungrok_middling(fig7_table())
+    assert v.status == "pass" and v.name == "P4 (ungrok)"
+    assert v.details["n_middling"] == 30  # 610 (0.35 +- 0.05), 764 and 955
+    assert P.p4_semigrokking(fig7_table()).status == "not_run"  # never merged
+
+
+def test_p4_ungrok_fails_a_step_with_runs_at_dcrit():
+    # every seed jumps from 0 to 1 between 764 and 955, and bisection put runs right at the step
+    t = [row(d=d, seed=s, acc=float(d >= 855)) for s in range(3) for d in (610, 764, 850, 860, 955, 1195)]
+    v = P.p4_ungrok_middling(t)
+    assert v.status == "fail" and v.details["n_near_dcrit"] >= 3
+    assert P.p4_ungrok_middling(t[:2]).status == "not_run"  # nothing near a D_crit
 
 
 def test_all_verdicts_names():
     names = [v.name for v in P.all_verdicts([], tasks=("add", "mul"))]
-    assert names == ["P1", "P2", "P3", "P2 [mul]", "P3 [mul]", "D_crit", "P4"]
+    assert names == [
+        "P1", "P2", "P3 (D_crit)", "P3 (accuracy)", "P2 [mul]", "P3 (D_crit) [mul]", "P3 (accuracy) [mul]",
+        "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis",
+    ]  # fmt: skip
     assert all(v.status == "not_run" for v in P.all_verdicts([]))
 
 
