@@ -18,7 +18,8 @@ def verify(
     full: Annotated[
         bool,
         typer.Option(
-            "--full", help="Longer checks, and run the quick-scale experiments for P1-P4 (~90 min)."
+            "--full",
+            help="Longer checks, and run the quick-scale experiments for P1-P4 (under an hour on 2 cores).",
         ),
     ] = False,
     from_dir: Annotated[

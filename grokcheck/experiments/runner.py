@@ -37,7 +37,8 @@ from grokcheck.transformer.runtime import configure, resolve_device
 CIRCUIT_CURVES = frozenset({"hysteresis"})
 
 
-def _batch_key(s: RunSpec) -> tuple:
+def batch_key(s: RunSpec) -> tuple:
+    """Specs with equal keys train together as one ensemble (they share its settings)."""
     return (s.task, s.p, s.max_steps, s.eps, s.loss_dtype, s.eval_every, s.convergence_window)
 
 
@@ -65,8 +66,8 @@ def run_chunk(
     dev = resolve_device(device)
     configure(dev)
     out: dict[int, RunRecord] = {}
-    order = sorted(range(len(specs)), key=lambda i: _batch_key(specs[i]))
-    for _key, group in itertools.groupby(order, key=lambda i: _batch_key(specs[i])):
+    order = sorted(range(len(specs)), key=lambda i: batch_key(specs[i]))
+    for _key, group in itertools.groupby(order, key=lambda i: batch_key(specs[i])):
         idx = list(group)
         for i, rec in zip(
             idx,
@@ -86,31 +87,7 @@ def _run_batch(
     progress: Callable[[Event], None] | None = None,
 ) -> list[RunRecord]:
     s0 = specs[0]
-    members = tuple(
-        Member(
-            seed=s.seed,
-            train_size=s.train_size,
-            lr=s.lr,
-            weight_decay=s.weight_decay,
-            random_labels=s.kind == "random_labels",
-        )
-        for s in specs
-    )
-    cfg = EnsembleConfig(
-        members=members,
-        task=s0.task,
-        p=s0.p,
-        steps=s0.max_steps,
-        eval_every=s0.eval_every,
-        eps=s0.eps,
-        loss_dtype=s0.loss_dtype,
-        convergence=ConvergenceConfig(window=s0.convergence_window),
-    )
-    nets: dict[str, dict[str, torch.Tensor]] = {}  # one pretrained network per seed, read once
-    for s in specs:
-        if s.kind == "ungrok" and (key := pretrain_config(s).key()) not in nets:
-            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir, progress=progress).state
-    init = [nets[pretrain_config(s).key()] if s.kind == "ungrok" else None for s in specs]
+    cfg, init = _ensemble(specs, dev, cache_dir, progress, ConvergenceConfig(window=s0.convergence_window))
     hook = None
     if s0.task == "add" and s0.experiment in CIRCUIT_CURVES:
         from grokcheck.transformer.single import circuit_hook
@@ -132,6 +109,58 @@ def _run_batch(
         _record(s, m, c, k, result.wall_s / len(specs))
         for s, m, c, k in zip(specs, result.members, circuits, kappas, strict=True)
     ]
+
+
+def _ensemble(
+    specs: Sequence[RunSpec],
+    dev: torch.device,
+    cache_dir: str | Path | None,
+    progress: Callable[[Event], None] | None,
+    convergence: ConvergenceConfig | None,
+) -> tuple[EnsembleConfig, list]:
+    """The ensemble config of a batch of specs, and each member's start (pretrained or ``None``)."""
+    s0 = specs[0]
+    members = tuple(
+        Member(
+            seed=s.seed,
+            train_size=s.train_size,
+            lr=s.lr,
+            weight_decay=s.weight_decay,
+            random_labels=s.kind == "random_labels",
+        )
+        for s in specs
+    )
+    cfg = EnsembleConfig(
+        members=members,
+        task=s0.task,
+        p=s0.p,
+        steps=s0.max_steps,
+        eval_every=s0.eval_every,
+        eps=s0.eps,
+        loss_dtype=s0.loss_dtype,
+        convergence=convergence,
+    )
+    nets: dict[str, dict[str, torch.Tensor]] = {}  # one pretrained network per seed, read once
+    for s in specs:
+        if s.kind == "ungrok" and (key := pretrain_config(s).key()) not in nets:
+            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir, progress=progress).state
+    return cfg, [nets[pretrain_config(s).key()] if s.kind == "ungrok" else None for s in specs]
+
+
+def train_curves(
+    specs: Sequence[RunSpec],
+    *,
+    device: str = "cpu",
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    progress: Callable[[Event], None] | None = None,
+) -> list[tuple]:
+    """Train specs of one batch key for exactly ``max_steps`` (no stop rule); each one's rows."""
+    dev = resolve_device(device)
+    configure(dev)
+    if len({batch_key(s) for s in specs}) != 1:
+        raise ValueError("train_curves needs specs of one batch key")
+    cfg, init = _ensemble(specs, dev, cache_dir, progress, None)
+    return [m.rows for m in train_ensemble(cfg, device=dev, init=init, progress=progress).members]
 
 
 def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:

@@ -24,7 +24,8 @@ def test_stopped_sweep_resumes_and_matches(tmp_path):
         ExperimentConfig("ungrok", grid=O, out=tmp_path / "ref", max_chunk=2, figures=False),
         runner=fake_runner,
     )
-    assert ref.complete and ref.n_total == 12 and ref.n_skipped == 0
+    # 12 grid runs, then the D_crit bisection's (the quick ungrok grid bisects each seed)
+    assert ref.complete and ref.n_total > 12 and ref.n_skipped == 0
     cfg = ExperimentConfig("ungrok", grid=O, out=tmp_path / "x", max_chunk=2, figures=False)
     chunks_done = []
     part = run_experiment(
@@ -35,7 +36,7 @@ def test_stopped_sweep_resumes_and_matches(tmp_path):
     assert summary["complete"] is False and summary["n_finished"] == 4
     seen = []
     full = run_experiment(cfg, runner=lambda s, **kw: seen.extend(s) or fake_runner(s))
-    assert full.complete and full.n_skipped == 4 and len(seen) == 8
+    assert full.complete and full.n_skipped == 4 and len(seen) == ref.n_total - 4
     assert _rows(full) == _rows(ref)
     assert [v.status for v in full.verdicts] == [v.status for v in ref.verdicts]
 
