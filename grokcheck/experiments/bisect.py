@@ -22,6 +22,11 @@ from grokcheck.experiments.spec import RunRecord, RunSpec
 
 #: the bracket each seed's D_crit is narrowed to (a factor in D')
 DEFAULT_FACTOR = 1.15
+#: runs that place a bracket: converged ones, and those at their step cap (on the memorising side
+#: of the transition runs rarely converge within a laptop's budget; where they stand at the cap
+#: still says on which side of 0.5 the seed is). The verdicts judge D_crit on converged runs
+#: first and label a D_crit that needed runs at the cap (``predictions.all_verdicts``).
+PLACED = ("converged", "max_steps")
 #: bisection rounds at most (a grid ratio of 1.5 needs 2 rounds for 1.15; 8 handle a ratio of 1e30)
 MAX_ROUNDS = 8
 
@@ -45,7 +50,7 @@ def next_specs(specs: Sequence[RunSpec], records: Sequence[RunRecord], factor: f
         acc = {}
         for s in members:
             r = done.get(s.key())
-            if r is not None and r.converged and math.isfinite(r.test_acc):
+            if r is not None and r.stopped in PLACED and math.isfinite(r.test_acc):
                 acc[s.train_size] = r.test_acc
         ds = sorted(acc)
         for lo, hi in reversed(list(zip(ds, ds[1:], strict=False))):  # the crossing nearest the top

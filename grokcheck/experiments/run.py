@@ -130,13 +130,21 @@ def run_experiment(
     specs = plan(cfg)
     store = ExperimentStore(cfg.folder())
     todo = store.pending(specs)
+    done_before = (
+        {r.spec.key() for r in store.records()}
+        if grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
+        else set()
+    )
     store.write_config({"config": cfg, "n_runs": len(specs), "written": _dt.datetime.now().isoformat()})
     if progress is not None and len(todo) < len(specs):
         progress = _with_skipped(progress, len(specs) - len(todo))
     if todo:
         _execute(cfg, grid.chunks(todo, cfg.max_chunk), store, runner, progress, stop)
-    specs = specs + _bisect(cfg, specs, store, runner, progress, stop)
-    return finish(cfg, specs, store, n_skipped=len(specs) - len(todo))
+    n_grid = len(specs)
+    extra = _bisect(cfg, specs, store, runner, progress, stop)
+    # skipped: finished before this call (the bisection's earlier rounds count as finished too)
+    n_skipped = n_grid - len(todo) + sum(1 for s in extra if s.key() in done_before)
+    return finish(cfg, specs + extra, store, n_skipped=n_skipped)
 
 
 def _execute(cfg, chunks, store, runner, progress, stop) -> None:

@@ -123,7 +123,11 @@ def test_duration():
 def _specs():
     from grokcheck.experiments import grid
 
-    return grid.experiment_specs("ungrok", "quick")
+    # 36 runs capped at 8000 steps, whatever the quick scale's grid is
+    o = grid.GridOverrides(
+        sizes=(60, 88, 128, 187, 274, 400), weight_decays=(0.5, 1.0, 2.0), seeds=(0, 1), max_steps=8000
+    )
+    return grid.experiment_specs("ungrok", "quick", o)
 
 
 def stepping_runner(specs, *, device="cpu", cache_dir=None, stop=None, checkpoint_dir=None, progress=None):

@@ -56,7 +56,10 @@ def test_nothing_to_bisect():
     s = [spec(d) for d in (60, 120)]
     assert next_specs(s, [rec(s[0], 0.0), rec(s[1], 1.0)], 2.5) == []  # already within the factor
     assert next_specs(s, [rec(s[0], 1.0), rec(s[1], 1.0)], 1.15) == []  # no crossing in the grid
-    assert next_specs(s, [rec(s[0], 0.0), rec(s[1], 1.0, converged=False)], 1.15) == []  # unconverged
+    # runs at their step cap place the bracket too; diverged ones do not
+    assert len(next_specs(s, [rec(s[0], 0.0), rec(s[1], 1.0, converged=False)], 1.15)) == 1
+    diverged = RunRecord(s[1], 10, False, "diverged", 1.0, 1.0, 0.0, 0.0, 1.0)
+    assert next_specs(s, [rec(s[0], 0.0), diverged], 1.15) == []
     assert next_specs([spec(60, kind="scratch"), spec(120, kind="scratch")], [], 1.15) == []
     with pytest.raises(ValueError):
         next_specs(s, [], 1.0)
