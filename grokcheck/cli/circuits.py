@@ -19,13 +19,25 @@ def circuits(
     device: DeviceOpt = Device.auto,
     json_out: JsonOpt = False,
 ) -> None:
-    """Split a modular-addition network's logits into trigonometric and memorising parts."""
-    from grokcheck.transformer.circuit_runs import measure_run
+    """Split a modular-addition network's logits into trigonometric and memorising parts, and
+    measure its kappa (Theorem D.4: case 1 if kappa >= q = 2, case 2 if below)."""
+    from grokcheck.errors import RunError
+    from grokcheck.records import to_jsonable
+    from grokcheck.transformer.circuit_runs import kappa_of_run, measure_run
+    from grokcheck.transformer.kappa import theorem_case
     from grokcheck.transformer.runtime import resolve_device
 
-    m = measure_run(run_dir, checkpoint=checkpoint, device=resolve_device(device.value))
+    dev = resolve_device(device.value)
+    m = measure_run(run_dir, checkpoint=checkpoint, device=dev)
+    try:
+        k = kappa_of_run(run_dir, checkpoint=checkpoint, device=dev)
+        kappa, homogeneous, why = k.kappa, k.homogeneous, None
+    except RunError as e:  # e.g. a margin that is not positive: an untrained network has no kappa
+        kappa, homogeneous, why = None, None, str(e)
+    case = theorem_case(kappa) if kappa is not None and kappa > 0 else None
     if json_out:
-        emit_json(m)
+        extra = {"kappa": kappa, "kappa_homogeneous": homogeneous, "d4_case": case, "kappa_error": why}
+        emit_json({**to_jsonable(m), **extra})
         return
     out = console()
     keys = ", ".join(f"{k} ({share:.0%})" for k, share in m.key_frequencies) or "-"
@@ -34,6 +46,10 @@ def circuits(
         ("trig fraction ||Z_T||^2/||Z||^2", fmt(m.trig_fraction, 4)),
         ("C_gen-only (> 0.95)", "yes" if m.gen_only else "no"),
         ("key frequencies k", keys),
+        (
+            "kappa (margin ~ scale^kappa)",
+            f"{fmt(kappa, 4)}: Theorem D.4 case {case} (q = 2)" if case else f"none ({why})",
+        ),
     ]
     out.print(f"grokcheck circuits: add mod {m.p}, {m.n_train} train / {m.n_test} test inputs")
     for name, value in rows:

@@ -165,6 +165,7 @@ def train_curves(
 
 def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
     """Each final network's kappa on the train set and the labels it was trained on."""
+    from grokcheck.errors import RunError
     from grokcheck.transformer import tasks
     from grokcheck.transformer.kappa import kappa_of_state
 
@@ -175,7 +176,11 @@ def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.de
         labels = sp.train_labels
         if s.kind == "random_labels":
             labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, s.seed)
-        fit = kappa_of_state(m.state, ds.tokens[sp.train_idx], labels, device=dev)
+        try:
+            fit = kappa_of_state(m.state, ds.tokens[sp.train_idx], labels, device=dev)
+        except RunError:  # a margin that is not positive at some scale: kappa is undefined
+            out.append(None)
+            continue
         out.append(fit.kappa if math.isfinite(fit.kappa) else None)
     return out
 

@@ -38,6 +38,28 @@ def run_split(config: Mapping) -> tuple[tasks.Split, torch.Tensor]:
     return cfg.train_split()
 
 
+def _load(run_dir, checkpoint) -> tuple[Path, Mapping]:
+    path = Path(checkpoint) if checkpoint is not None else Path(run_dir) / "checkpoint.pt"
+    ckpt = load_checkpoint(path, kind=("train", "ungrok"))
+    if not isinstance(ckpt["config"], Mapping) or not isinstance(ckpt["model"], Mapping):
+        raise RunError(f"checkpoint {path} has no config or model state")
+    return path, ckpt
+
+
+def kappa_of_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu"):
+    """The saved network's kappa (:func:`grokcheck.transformer.kappa.kappa_of_state`) on the
+    train set and the labels it was trained on: Theorem D.4's case follows from it."""
+    from grokcheck.transformer.kappa import kappa_of_state
+
+    path, ckpt = _load(run_dir, checkpoint)
+    sp, labels = run_split(ckpt["config"])
+    try:
+        return kappa_of_state(ckpt["model"], sp.dataset.tokens[sp.train_idx], labels, device=device)
+    except (KeyError, RuntimeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise RunError(f"checkpoint {path} does not hold a reference-model state ({reason})") from None
+
+
 def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu") -> CircuitMetrics:
     """Appendix B for the network saved in a run folder (``grokcheck train --out DIR``).
 
@@ -48,10 +70,7 @@ def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu")
     Raises:
         RunError: a missing or corrupt checkpoint. InputError: a run of another task.
     """
-    path = Path(checkpoint) if checkpoint is not None else Path(run_dir) / "checkpoint.pt"
-    ckpt = load_checkpoint(path, kind=("train", "ungrok"))
-    if not isinstance(ckpt["config"], Mapping) or not isinstance(ckpt["model"], Mapping):
-        raise RunError(f"checkpoint {path} has no config or model state")
+    path, ckpt = _load(run_dir, checkpoint)
     sp, labels = run_split(ckpt["config"])
     try:
         return measure_state(ckpt["model"], sp, train_labels=labels, device=device)

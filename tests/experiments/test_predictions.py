@@ -224,6 +224,19 @@ def test_p3_accuracy_tolerates_what_seeds_alone_do():
     assert P.p3_accuracy(t[:6]).status == "not_run"  # 2 sizes run by both weight decays
 
 
+def test_p3_without_a_crossing_among_converged_runs_is_untested_not_refuted():
+    t = ungrok_table(wds=(0.5, 2.0))
+    below = [dict(r, converged=False) if r["weight_decay"] == 2.0 and r["test_acc"] < 0.5 else r for r in t]
+    v = P.p3_weight_decay(below)
+    assert v.status == "not_run" and "did not converge" in v.figure
+
+
+def test_hysteresis_runs_stay_out_of_the_ungrokking_rows():
+    t = ungrok_table(wds=(1.0,)) + [row(d=d, acc=0.5, experiment="hysteresis") for d in (900, 1000, 1100)]
+    assert P.p2_ungrokking(t).status == "pass"
+    assert P.p4_ungrok_middling(t).details["n_runs"] == len(ungrok_table(wds=(1.0,)))
+
+
 def test_other_tasks_are_named():
     t = [dict(r, task="mul") for r in ungrok_table()]
     assert P.p2_ungrokking(t, "mul").name == "P2 [mul]" and P.p2_ungrokking(t, "mul").status == "pass"
