@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,8 +59,17 @@ def verify(
         "progress": SweepReporter("verify"),  # plain lines on stderr, terminal or not
     }
     out_c = console()
+    done: list[Any] = []
+
+    def note(c: Any) -> None:
+        # --full runs for many minutes: each finished check is a line on stderr too
+        done.append(c)
+        if full:
+            sys.stderr.write(f"verify: check {len(done)} {c.status}: {c.name[:70]}\n")
+            sys.stderr.flush()
+
     if json_out:
-        result = run_verify(**kw)
+        result = run_verify(**kw, on_check=note)
         emit_json(result)
     else:
         from rich.markup import escape
@@ -69,8 +79,11 @@ def verify(
         )
         result = run_verify(
             **kw,
-            on_check=lambda c: out_c.print(
-                f"  {_MARK[c.status]}  " + escape(f"{c.source:<14} {c.name}: {c.figure}"), soft_wrap=True
+            on_check=lambda c: (
+                note(c),
+                out_c.print(
+                    f"  {_MARK[c.status]}  " + escape(f"{c.source:<14} {c.name}: {c.figure}"), soft_wrap=True
+                ),
             ),
         )
         n_pass = sum(c.status == "pass" for c in result.checks)

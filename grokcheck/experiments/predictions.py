@@ -316,16 +316,21 @@ def p3_accuracy(table: Table, task: str = "add") -> Verdict:
     """P3 as Section 5 states it: "the final test accuracy after ungrokking is independent of
     the strength of weight decay".
 
-    At every D' run by 2+ weight decays: the range over weight decays of the mean test accuracy
+    At every D' run by every seed of 2+ weight decays: the range over weight decays of the mean test accuracy
     is at most ``max(ACC_WD_TOL, the largest range over seeds within one weight decay at that
     D')``. FAIL names the worst D'.
     """
     used, left = _ungrok_rows(table, task)
     claim = "final test acc at each D' differs across weight decays by no more than seeds differ"
     name = "P3 (accuracy)" + _tag(task)
+    seeds_of = {wd: {r["seed"] for r in g} for (wd,), g in _by(used, "weight_decay").items()}
     per_d = []
     for (d,), rs in _by(used, "reduced_size").items():
-        by_wd = _by(rs, "weight_decay")
+        # only weight decays whose every seed ran this D': bisection points are per seed, and
+        # comparing other seeds would confound the seed's D_crit with the weight decay's
+        by_wd = {
+            wd: g for (wd,), g in _by(rs, "weight_decay").items() if {r["seed"] for r in g} == seeds_of[wd]
+        }
         if len(by_wd) < 2:
             continue
         means = [float(np.mean([r["test_acc"] for r in g])) for g in by_wd.values()]

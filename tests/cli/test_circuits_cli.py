@@ -61,6 +61,8 @@ def test_json_matches_library_on_the_runs_split(cli, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert FIELDS <= set(data) and data["task"] == "add" and data["p"] == 23
+    # a hand-made network's train margin is not positive at every scale: no kappa, and why
+    assert data["kappa"] is None and data["d4_case"] is None and "not positive" in data["kappa_error"]
     sp = tasks.split(tasks.make_dataset("add", 23), train_frac=0.5, seed=4)  # data_seed, not seed
     want = circuits.measure_state(load_checkpoint(run / "checkpoint.pt", kind="train")["model"], sp)
     assert data["n_train"] == len(sp.train_idx) == 264

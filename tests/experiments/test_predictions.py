@@ -231,6 +231,19 @@ def test_p3_without_a_crossing_among_converged_runs_is_untested_not_refuted():
     assert v.status == "not_run" and "did not converge" in v.figure
 
 
+def test_p3_accuracy_compares_only_sizes_every_seed_ran():
+    t = [
+        row(d=d, wd=wd, seed=s, acc=float(d >= 1000))
+        for wd in (0.5, 2.0)
+        for d in (400, 800, 1600)
+        for s in (0, 1)
+    ]
+    # bisection points of one seed each, at the same D' for both weight decays: not comparable
+    t += [row(d=1000, wd=0.5, seed=0, acc=1.0), row(d=1000, wd=2.0, seed=1, acc=0.0)]
+    v = P.p3_accuracy(t)
+    assert v.status == "pass" and [x["size"] for x in v.details["per_size"]] == [400, 800, 1600]
+
+
 def test_hysteresis_runs_stay_out_of_the_ungrokking_rows():
     t = ungrok_table(wds=(1.0,)) + [row(d=d, acc=0.5, experiment="hysteresis") for d in (900, 1000, 1100)]
     assert P.p2_ungrokking(t).status == "pass"
