@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from grokcheck import validate
 from grokcheck.errors import InputError
 from grokcheck.experiments.spec import RunSpec
 
@@ -208,8 +209,8 @@ def _check(sw: Sweep) -> None:
     for name in ("max_steps", "eval_every", "pretrain_max_steps", "convergence_window"):
         if getattr(sw, name) < 1:
             raise InputError(name, f"must be a positive integer, got {getattr(sw, name)}")
-    if any(s < 0 for s in sw.seeds):
-        raise InputError("seeds", "must be non-negative integers")
+    if any(not 0 <= s <= validate.SEED_MAX for s in sw.seeds):
+        raise InputError("seeds", "must be integers in [0, 2^63 - 1]")
     if sw.bisect_factor is not None and not (math.isfinite(sw.bisect_factor) and sw.bisect_factor > 1):
         raise InputError("bisect_factor", f"must be a number above 1, got {sw.bisect_factor}")
     if not (math.isfinite(sw.lr) and sw.lr > 0):

@@ -108,7 +108,26 @@ def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
     out = cfg.folder()
     if out.exists() and not out.is_dir():
         raise InputError("out", f"{out} is a file, not a folder")
-    return grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)
+    specs = grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)
+    _check_folder(out, cfg.name)
+    return specs
+
+
+def _check_folder(out: Path, name: str) -> None:
+    """An existing, non-empty folder must be this experiment's own (never overwrite a user's)."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        saved = ExperimentStore(out).read_config()
+    except Exception:  # noqa: BLE001  (unreadable: treat as not ours)
+        saved = None
+    config = saved.get("config") if isinstance(saved, dict) else None
+    found = config.get("name") if isinstance(config, dict) else None
+    if found != name:
+        what = f"an experiment {found!r} folder" if isinstance(found, str) else "not an experiment folder"
+        raise InputError(
+            "out", f"{out} is not empty and is {what}; give an empty or new folder, or this experiment's own"
+        )
 
 
 def tasks_of(specs: tuple[RunSpec, ...]) -> tuple[str, ...]:

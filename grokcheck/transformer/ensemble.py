@@ -67,9 +67,9 @@ class Member:
         return self.seed if self.data_seed is None else self.data_seed
 
     def __post_init__(self) -> None:
-        validate.int_at_least("seed", self.seed, 0)
+        validate.seed("seed", self.seed)
         if self.data_seed is not None:
-            validate.int_at_least("data_seed", self.data_seed, 0)
+            validate.seed("data_seed", self.data_seed)
         if self.train_frac is not None and self.train_size is not None:
             raise InputError("train_size", "give train_frac or train_size, not both")
         if self.train_size is not None:

@@ -54,7 +54,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         tasks.check_p(self.task, self.p)
-        validate.int_at_least("seed", self.seed, 0)
+        validate.seed("seed", self.seed)
         validate.int_at_least("max_steps", self.max_steps, 1, flag="--pretrain-steps")
         validate.int_at_least("eval_every", self.eval_every, 1)
         validate.int_at_least("checkpoint_every", self.checkpoint_every, 1)

@@ -113,9 +113,9 @@ class TrainConfig(OptimConfig):
                 f"must be an integer in [1, {n - 1}] (the {self.task} "
                 f"dataset has {n} examples; the rest is the test set), got {self.train_size!r}",
             )
-        validate.int_at_least("seed", self.seed, 0)
+        validate.seed("seed", self.seed)
         if self.data_seed is not None:
-            validate.int_at_least("data_seed", self.data_seed, 0)
+            validate.seed("data_seed", self.data_seed)
         if self.steps is not None:
             validate.int_at_least("steps", self.steps, 0)
         validate.int_at_least("max_steps", self.max_steps, 1)

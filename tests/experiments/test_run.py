@@ -72,3 +72,23 @@ def test_dask_run_experiment_equals_local(tmp_path):
         runner=fake_runner,
     )
     assert _rows(a) == _rows(b)
+
+
+def test_a_users_folder_is_never_taken_over(tmp_path):
+    run_dir = tmp_path / "train-run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"task": "add"}')  # a grokcheck train run, say
+    with pytest.raises(InputError, match="not an experiment folder"):
+        run_experiment(ExperimentConfig("ungrok", grid=O, out=run_dir, figures=False), runner=fake_runner)
+    assert (run_dir / "config.json").read_text() == '{"task": "add"}' and len(list(run_dir.iterdir())) == 1
+    run_experiment(ExperimentConfig("ungrok", grid=O, out=tmp_path / "u", figures=False), runner=fake_runner)
+    before = (tmp_path / "u" / "summary.json").read_text()
+    with pytest.raises(InputError, match="experiment 'ungrok' folder"):
+        run_experiment(ExperimentConfig("semigrok", out=tmp_path / "u", figures=False), runner=fake_runner)
+    assert (tmp_path / "u" / "summary.json").read_text() == before
+    # an empty folder, and the experiment's own folder (a resume), are fine
+    (tmp_path / "empty").mkdir()
+    run_experiment(ExperimentConfig("semigrok", out=tmp_path / "empty", figures=False), runner=fake_runner)
+    assert run_experiment(
+        ExperimentConfig("ungrok", grid=O, out=tmp_path / "u", figures=False), runner=fake_runner
+    ).complete
