@@ -287,6 +287,7 @@ def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
         return Verdict(name, "not_run", f"{len(obs)} weight decay(s) with data (need 2)", _src(task), claim)
     per_seed = dcrit_per_seed(table, task)
     fig = ", ".join(f"wd {w:g}: " + ("no crossing" if d is None else f"{d:.0f}") for w, d in obs.items())
+    fig += " (per seed: " + "; ".join(f"wd {c.weight_decay:g} " + _crit_text(c) for c in per_seed) + ")"
     details = {
         "d_crit": obs,
         "per_seed": [
