@@ -68,14 +68,14 @@ def _acc_vs_size(ax: Any, recs: Sequence[RunRecord], title: str) -> None:
         ax.legend(fontsize=7)
 
 
-def _cap_note(recs: Sequence[RunRecord]) -> str:
+def _cap_note(recs: Sequence[RunRecord], marker: str = "x") -> str:
     """A title's second line saying how many runs stopped at their cap instead of converging."""
     n_cap = sum(not r.converged for r in recs)
     if not recs:
         return ""
     if not n_cap:
         return "\nall runs converged"
-    return f"\n{n_cap} of {len(recs)} runs at the step cap, not converged (x)"
+    return f"\n{n_cap} of {len(recs)} runs at the step cap, not converged ({marker})"
 
 
 def figure_4(records: Sequence[RunRecord]) -> Any:
@@ -228,11 +228,10 @@ def figure_hysteresis(records: Sequence[RunRecord]) -> Any:
                 ls="-" if kind == "ungrok" else "--", label=f"{label}, seed {seed}",
                 fillstyle="full" if all(r.converged for r in sub) else "none",
             )  # fmt: skip
-    _log(ax)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("train size D")
     ax.set_ylabel("final test accuracy")
-    ax.set_title("Hysteresis near D_crit" + _cap_note(records))
+    ax.set_title("Hysteresis near D_crit" + _cap_note(records, "hollow"))
     ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
