@@ -193,8 +193,10 @@ def wd_table(shift: dict[float, float], seeds=range(3)):
 
 
 def test_p3_accuracy_passes_the_same_curve_at_every_weight_decay():
-    v = P.p3_accuracy(wd_table({w: 1.0 for w in (0.1, 0.5, 1.0, 1.5, 2.0)}))  # Figure 4's weight decays
+    t = wd_table({w: 1.0 for w in (0.1, 0.5, 1.0, 1.5, 2.0)})  # Figure 4's weight decays
+    v = P.p3_accuracy(t)
     assert v.status == "pass", v.figure
+    assert P.p3_weight_decay(t).status == "pass" and P.p2_ungrokking(t).status == "pass"
     assert v.name == "P3 (accuracy)"
 
 
