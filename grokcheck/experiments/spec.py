@@ -41,7 +41,7 @@ class RunSpec:
             and random labels are drawn from it too.
         max_steps: cap on training steps; a run stops earlier when it converges.
         lr, eps, loss_dtype: AdamW's learning rate and eps, the loss's dtype (recorded because
-            they change how fast a run converges; MEASUREMENTS.md).
+            they change how fast a run converges).
         eval_every: steps between evaluations (the curves in the record).
         pretrain_max_steps: cap on pretraining for ``"ungrok"`` runs.
         convergence_window: the convergence rule's window in steps (its tolerances are
