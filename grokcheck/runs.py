@@ -1,6 +1,6 @@
 """Run folders: every run writes into its own folder, and nothing a user has is overwritten.
 
-Layout (DESIGN.md): ``config.json``, metrics (CSV or JSON lines), ``summary.json``, PNG figures
+Layout: ``config.json``, metrics (CSV or JSON lines), ``summary.json``, PNG figures
 and checkpoints, all written atomically (:mod:`grokcheck.records`).
 """
 

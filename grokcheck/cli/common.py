@@ -1,6 +1,6 @@
 """Pieces every command shares: option types defined once, JSON output, consoles.
 
-Commands follow one shape (STYLE.md): parse -> build a config -> one library call -> render.
+Commands follow one shape: parse -> build a config -> one library call -> render.
 Library errors (:class:`grokcheck.errors.GrokcheckError`) are turned into exit codes by
 :func:`grokcheck.cli.main`, not here.
 """

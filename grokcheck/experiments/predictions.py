@@ -9,7 +9,8 @@ the rules and re-exports their names:
 
 - P1 (Section 5.1, Figure 3) and D_crit predicted: :mod:`grokcheck.experiments.efficiency`
   (its names are re-exported here).
-- P2 and P3, D_crit per seed: :mod:`grokcheck.experiments.ungrokking`. P2, "a sharp transition from very strong to near-random test accuracy (around D_crit)"
+- P2 and P3, D_crit per seed: :mod:`grokcheck.experiments.ungrokking`. P2, "a sharp
+  transition from very strong to near-random test accuracy (around D_crit)"
   (Section 4.2): per weight decay, the mean test accuracy over seeds falls from >= :data:`HIGH`
   to <= :data:`LOW` within a factor :data:`SHARP_FACTOR` in D' (Figure 7's own span).
 - P3, "the final test accuracy after ungrokking is independent of the strength of weight
@@ -17,7 +18,8 @@ the rules and re-exports their names:
   final test accuracy at each D' across weight decays (:func:`p3_accuracy`).
 - Efficiency predicts ungrokking: D_crit observed (per seed, geometric mean) / D_crit predicted
   within a factor :data:`PREDICT_FACTOR`.
-- P4 (:mod:`grokcheck.experiments.semigrok`), "semi-grokking does happen in our setting" (Section 5.3), two rows never merged: from
+- P4 (:mod:`grokcheck.experiments.semigrok`), "semi-grokking does happen in our setting"
+  (Section 5.3), two rows never merged: from
   scratch (Figure 5, :func:`p4_semigrokking`) and by ungrokking to middling accuracy (Figure 7,
   Appendix A.2, :func:`p4_ungrok_middling`).
 

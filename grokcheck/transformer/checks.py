@@ -87,10 +87,9 @@ def judge(r: TrainResult, *, max_steps: int, seed: int) -> Check:
 def batch_equals_alone_check(
     steps: int = 10, tol: float = 1e-10, *, alone_changes: dict | None = None
 ) -> Check:
-    """Issue 8's contract: member k of a batched ensemble is the run ``grokcheck train`` makes
-    alone with the same configuration (float64 parameters, reference model), within ``tol``
-    relative in every parameter, for members with different seeds, sizes, lrs, weight decays
-    and labels. ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
+    """Member k of a batched ensemble is the run ``grokcheck train`` makes alone with the same
+    configuration (float64 parameters, reference model), within ``tol`` relative in every
+    parameter, for members with different seeds, sizes, lrs, weight decays and labels. ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
     import dataclasses
 
     from grokcheck.transformer.batch import train_ensemble
@@ -120,7 +119,7 @@ def batch_equals_alone_check(
         worst = max(worst, max(float((res.state[n] - v).norm() / v.norm()) for n, v in alone.items()))
     return Check(
         "a batched member equals the same run trained alone",
-        "issue 8 (batched sweeps)",
+        "batched training",
         f"3 members (seeds, sizes, lr, wd, random labels differ), {steps} steps, float64: "
         f"largest relative parameter difference {worst:.1e} (tolerance {tol:g})",
         worst <= tol,

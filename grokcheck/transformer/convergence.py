@@ -1,6 +1,6 @@
 """When a run stops: "grokked", "converged" (Section 5.2's "at convergence"), or its step cap.
 
-The paper trains "to convergence" without saying how it decides (PAPER-NOTES.md). grokcheck's
+The paper trains "to convergence" without saying how it decides. grokcheck's
 rule, per run (so each member of a batched ensemble stops on its own):
 
     at an evaluation step s >= window, compare the row at s with the last row at or before
@@ -53,7 +53,7 @@ class ConvergenceConfig:
 
 
 #: pretraining on the full dataset: the parameter norm stopped falling (< 1% over 500 steps,
-#: MEASUREMENTS.md) with 100% train accuracy
+#: measured on a 2-core CPU) with 100% train accuracy
 PRETRAIN_CONVERGENCE = ConvergenceConfig(
     window=500, norm_rtol=0.01, loss_rtol=None, acc_atol=0.0, require_train_100=True
 )

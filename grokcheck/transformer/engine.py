@@ -170,8 +170,9 @@ def matmul_precision(*, tf32: bool = False) -> Iterator[None]:
 
 # --- allocator -------------------------------------------------------------------------------
 
-#: glibc ``mallopt`` settings close to MEASUREMENTS.md's GLIBC_TUNABLES (mmap_threshold=32 MiB,
-#: trim_threshold=4 GiB, top_pad=256 MiB; mallopt takes an int, so the trim threshold is 2 GiB),
+#: glibc ``mallopt`` settings close to the GLIBC_TUNABLES that, set before start, removed the
+#: per-step page faults on a 2-core CPU (mmap_threshold=32 MiB, trim_threshold=4 GiB,
+#: top_pad=256 MiB; mallopt takes an int, so the trim threshold is 2 GiB),
 #: plus mmap_max=0: glibc caps the mmap threshold at 32 MiB, and an ensemble group's buffers
 #: (e.g. 32 members x 800 examples x 640 floats, 65 MB) above it were mmap'd and page-faulted
 #: in at every step (~25k faults per step); with mmap_max=0 every block comes from the heap.
@@ -184,8 +185,8 @@ def tune_malloc() -> bool:
     """Keep freed memory in glibc's heap so each step's buffers reuse already-mapped pages.
 
     With glibc's defaults every step's multi-megabyte buffers are returned to the OS and
-    page-faulted back in (MEASUREMENTS.md: ~5000 faults and 8-11 ms of system time per step);
-    blocks above 32 MiB (glibc's largest mmap threshold) would still be, so mmap is off.
+    page-faulted back in (measured on a 2-core CPU: ~5000 page faults and 8-11 ms of system time
+    per step); blocks above 32 MiB (glibc's largest mmap threshold) would still be, so mmap is off.
     ``mallopt`` sets at run time what the ``GLIBC_TUNABLES`` environment variable sets at start,
     so no re-exec is needed. It changes only the allocator's speed and the process's resident
     memory (freed memory is kept for reuse instead of being returned), never a result.

@@ -22,7 +22,7 @@ from grokcheck.errors import InputError
 #: parameter names of the reference model, in its order
 PARAM_NAMES = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 #: table widths are padded to a multiple of this many elements (unaligned widths made
-#: ``embedding_bag`` ~2x slower, MEASUREMENTS.md)
+#: ``embedding_bag`` ~2x slower, measured on a 2-core CPU)
 ALIGN = 16
 
 
