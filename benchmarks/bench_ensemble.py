@@ -3,7 +3,7 @@
 p = 113 addition, 30% train per member (members differ in init seed and subset), float32
 parameters, float64 loss: one ``Ensemble.train_step()`` updates all K members. Reports the
 median step time, the time per model, and the per-model throughput relative to K = 1 on the
-same device (the issue's CUDA target: >= 20x at K = 64).
+same device (target on CUDA: >= 20x at K = 64).
 
     python benchmarks/bench_ensemble.py [--ks 1,8,64] [--devices cpu,cuda] [--reps 5] [--json]
 """

@@ -1,6 +1,6 @@
 """Speed of the toy simulator (Appendix C): the three panels of Figure 2 and runs to convergence.
 
-Target (issue 3): all three panels, 10k steps each, computed in under 0.5 s.
+Target: all three panels, 10k steps each, computed in under 0.5 s.
 
     python benchmarks/bench_sim.py [--repeats N]
 

@@ -1,6 +1,6 @@
 """Wall time of the theorem commands, end to end (process start, imports, sympy, scipy).
 
-Target (issue: foundation and theory): ``grokcheck theorem d4`` with up to 6 circuits answers
+Target: ``grokcheck theorem d4`` with up to 6 circuits answers
 in under 2 s on this machine. Run: ``python benchmarks/bench_theory.py [--repeats 5]``.
 """
 

@@ -55,7 +55,8 @@ def median_ms(ts: list[float]) -> float:
 
 
 def matmul_peak_gflops(device: torch.device | str = "cpu", n: int = 1024, reps: int = 10) -> float:
-    """Best-of fp32 GFLOP/s of an ``n x n`` by ``n x n`` product (MEASUREMENTS.md's peak)."""
+    """Best-of fp32 GFLOP/s of an ``n x n`` by ``n x n`` product: the matmul peak step times are
+    compared against."""
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     for _ in range(3):

@@ -85,7 +85,7 @@ def continue_runs(
 ) -> list[Continued]:
     """Retrain each record's spec to FACTOR x its converged step, no stop rule, and compare."""
     from grokcheck.experiments import runner
-    from grokcheck.transformer.convergence import ConvergenceConfig, has_converged
+    from grokcheck.transformer.convergence import ConvergenceConfig, first_converged
 
     out = []
     groups: dict[tuple, list[RunRecord]] = {}
@@ -96,14 +96,8 @@ def continue_runs(
         specs = [replace(r.spec, max_steps=cap) for r in recs]
         curves = runner.train_curves(specs, device=device, cache_dir=cache_dir, progress=progress)
         for r, rows in zip(recs, curves, strict=True):
-            cfg = ConvergenceConfig(window=r.spec.convergence_window)
-            again = None
-            for i, now in enumerate(rows):
-                if now.step >= cfg.window:
-                    then = next(x for x in reversed(rows[: i + 1]) if x.step <= now.step - cfg.window)
-                    if has_converged(now, then, cfg):
-                        again = now.step
-                        break
+            hit = first_converged(rows, ConvergenceConfig(window=r.spec.convergence_window))
+            again = None if hit is None else hit.step
             at = next(x for x in reversed(rows) if x.step <= r.steps)
             later = next(x for x in reversed(rows) if x.step <= FACTOR * r.steps)
             s: RunSpec = r.spec

@@ -29,13 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grokcheck.experiments.convcheck import ACC_TOL, NORM_RTOL
+from grokcheck.experiments.semigrok import MID_HI, MID_LO, fits
 from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
 
 #: two runs in one state end within twice the convergence check's 0.05 of each other
-SAME_TOL = 0.1
+SAME_TOL = 2 * ACC_TOL
 #: o_t, o_m may move by this fraction of the larger of |o_t|, |o_m| over the last window
 #: (the convergence check's bound on the parameter norm's drift)
-CIRCUIT_RTOL = 0.02
+CIRCUIT_RTOL = NORM_RTOL
 Q = 2.0  # Theorem D.4's norm exponent: the parameter norm is an L2 norm
 
 
@@ -79,14 +81,7 @@ def circuits_settled(r: dict) -> bool:
 
 
 def _settled(r: dict | None) -> bool:
-    return (
-        r is not None
-        and bool(r.get("converged"))
-        and ok(r.get("train_acc"))
-        and r["train_acc"] >= 0.999
-        and ok(r.get("test_acc"))
-        and circuits_settled(r)
-    )
+    return r is not None and fits(r) and ok(r.get("test_acc")) and circuits_settled(r)
 
 
 def pairs(table: Table) -> list[Pair]:
@@ -127,7 +122,7 @@ def hysteresis_verdict(table: Table) -> Verdict:
     settled = [p for p in ps if p.settled]
     apart = [p for p in settled if p.outcome == "apart"]
     same = [p for p in settled if p.outcome == "same"]
-    mid_same = [p for p in same if 0.3 < (p.acc_grokked + p.acc_scratch) / 2 < 0.9]
+    mid_same = [p for p in same if MID_LO < (p.acc_grokked + p.acc_scratch) / 2 < MID_HI]
     table_rows = [
         {
             "size": p.size, "seed": p.seed, "weight_decay": p.weight_decay,

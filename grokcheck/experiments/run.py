@@ -149,21 +149,15 @@ def run_experiment(
     specs = plan(cfg)
     store = ExperimentStore(cfg.folder())
     todo = store.pending(specs)
-    done_before = (
-        {r.spec.key() for r in store.records()}
-        if grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
-        else set()
-    )
     store.write_config({"config": cfg, "n_runs": len(specs), "written": _dt.datetime.now().isoformat()})
     if progress is not None and len(todo) < len(specs):
         progress = _with_skipped(progress, len(specs) - len(todo))
     if todo:
         _execute(cfg, grid.chunks(todo, cfg.max_chunk), store, runner, progress, stop)
-    n_grid = len(specs)
-    extra = _bisect(cfg, specs, store, runner, progress, stop)
+    factor = grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
+    extra, extra_skipped = _bisect(cfg, factor, specs, store, runner, progress, stop) if factor else ((), 0)
     # skipped: finished before this call (the bisection's earlier rounds count as finished too)
-    n_skipped = n_grid - len(todo) + sum(1 for s in extra if s.key() in done_before)
-    return finish(cfg, specs + extra, store, n_skipped=n_skipped)
+    return finish(cfg, specs + extra, store, n_skipped=len(specs) - len(todo) + extra_skipped)
 
 
 def _execute(cfg, chunks, store, runner, progress, stop) -> None:
@@ -180,16 +174,15 @@ def _execute(cfg, chunks, store, runner, progress, stop) -> None:
     )
 
 
-def _bisect(cfg, specs, store, runner, progress, stop) -> tuple[RunSpec, ...]:
+def _bisect(cfg, factor, specs, store, runner, progress, stop) -> tuple[tuple[RunSpec, ...], int]:
     """Bisect each seed's D_crit after the grid (:mod:`grokcheck.experiments.bisect`).
 
-    Returns the bisection's runs (finished earlier or now). Every round's runs are one batch,
-    proposed from the results in the folder, so an interrupted bisection resumes where it was.
+    Returns the bisection's runs (finished earlier or now) and how many had finished before.
+    Every round's runs are one batch, proposed from the results in the folder, so an
+    interrupted bisection resumes where it was.
     """
-    factor = grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
     extra: list[RunSpec] = []
-    if factor is None:
-        return ()
+    skipped = 0
     for _ in range(bisect.MAX_ROUNDS):
         if stop is not None and stop():
             break
@@ -198,11 +191,12 @@ def _bisect(cfg, specs, store, runner, progress, stop) -> tuple[RunSpec, ...]:
             break
         extra += new
         todo = store.pending(new)
+        skipped += len(new) - len(todo)
         if todo:
             _execute(cfg, grid.chunks(todo, cfg.max_chunk), store, runner, progress, stop)
         if store.pending(new):  # interrupted, or a run failed: do not propose from a partial round
             break
-    return tuple(extra)
+    return tuple(extra), skipped
 
 
 def _with_skipped(progress: Progress, skipped: int) -> Progress:

@@ -163,21 +163,30 @@ def train_curves(
     return [m.rows for m in train_ensemble(cfg, device=dev, init=init, progress=progress).members]
 
 
-def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
-    """Each final network's kappa on the train set and the labels it was trained on."""
-    from grokcheck.errors import RunError
+def _trained_on(specs: Sequence[RunSpec]) -> list[tuple]:
+    """Each spec's train split and the labels it was trained on (random ones for C_mem-only)."""
     from grokcheck.transformer import tasks
-    from grokcheck.transformer.kappa import kappa_of_state
 
     ds = tasks.make_dataset(specs[0].task, specs[0].p)
-    out: list[float | None] = []
-    for s, m in zip(specs, results, strict=True):
+    out = []
+    for s in specs:
         sp = tasks.split(ds, train_size=s.train_size, seed=s.seed)
         labels = sp.train_labels
         if s.kind == "random_labels":
             labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, s.seed)
+        out.append((sp, labels))
+    return out
+
+
+def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
+    """Each final network's kappa on the train set and the labels it was trained on."""
+    from grokcheck.errors import RunError
+    from grokcheck.transformer.kappa import kappa_of_state
+
+    out: list[float | None] = []
+    for (sp, labels), m in zip(_trained_on(specs), results, strict=True):
         try:
-            fit = kappa_of_state(m.state, ds.tokens[sp.train_idx], labels, device=dev)
+            fit = kappa_of_state(m.state, sp.dataset.tokens[sp.train_idx], labels, device=dev)
         except RunError:  # a margin that is not positive at some scale: kappa is undefined
             out.append(None)
             continue
@@ -191,17 +200,12 @@ def _before(rows: Sequence, step: int):
 
 
 def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
-    from grokcheck.transformer import circuits, tasks
+    from grokcheck.transformer import circuits
 
-    ds = tasks.make_dataset("add", specs[0].p)
-    out = []
-    for s, m in zip(specs, results, strict=True):
-        sp = tasks.split(ds, train_size=s.train_size, seed=s.seed)
-        labels = None
-        if s.kind == "random_labels":
-            labels = tasks.random_labels(len(sp.train_idx), ds.n_classes, s.seed)
-        out.append(circuits.measure_state(m.state, sp, train_labels=labels, device=dev))
-    return out
+    return [
+        circuits.measure_state(m.state, sp, train_labels=labels, device=dev)
+        for (sp, labels), m in zip(_trained_on(specs), results, strict=True)
+    ]
 
 
 def _record(s: RunSpec, m: MemberResult, c, kappa: float | None, wall_s: float) -> RunRecord:

@@ -21,19 +21,14 @@ PAPER_SEMI_RATE = 6 / 200
 SIGNIFICANCE = 0.05
 
 
+def fits(r: Row) -> bool:
+    """A converged run at train accuracy 1 (>= TRAIN_FULL)."""
+    return bool(r.get("converged")) and ok(r.get("train_acc")) and r["train_acc"] >= TRAIN_FULL
+
+
 def middling(r: Row) -> bool:
     """A converged run that fits its train set and ends at middling test accuracy."""
-    return (
-        bool(r.get("converged"))
-        and ok(r.get("train_acc"))
-        and r["train_acc"] >= TRAIN_FULL
-        and ok(r.get("test_acc"))
-        and MID_LO < r["test_acc"] < MID_HI
-    )
-
-
-def _fits(r: Row) -> bool:
-    return bool(r.get("converged")) and ok(r.get("train_acc")) and r["train_acc"] >= TRAIN_FULL
+    return fits(r) and ok(r.get("test_acc")) and MID_LO < r["test_acc"] < MID_HI
 
 
 def p4_semigrokking(table: Table) -> Verdict:
@@ -44,7 +39,7 @@ def p4_semigrokking(table: Table) -> Verdict:
     set (``(1 - 6/200)^n < 0.05``, n >= 99); otherwise NOT RUN, as inconclusive.
     """
     semi = [r for r in rows_of(table) if r.get("experiment") == "semigrok"]
-    n_mid, n_fit = sum(map(middling, semi)), sum(map(_fits, semi))
+    n_mid, n_fit = sum(map(middling, semi)), sum(map(fits, semi))
     p_zero = (1 - PAPER_SEMI_RATE) ** n_fit
     details = {
         "n_runs": len(semi),
@@ -82,7 +77,7 @@ def p4_ungrok_middling(table: Table) -> Verdict:
     near = [
         r
         for r in rows
-        if _fits(r)
+        if fits(r)
         and (d := crit.get((r["weight_decay"], r["seed"]))) is not None
         and abs(math.log(r["reduced_size"] / d)) <= math.log(FIG7_STEP)
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grokcheck.experiments.convcheck import ACC_TOL
 from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
 
 #: "very strong" and "near-random" test accuracy (Section 4.2's words for the two sides of P2).
@@ -32,7 +33,7 @@ WD_FACTOR = 1.5
 #: 0.05 each (docs/predictions.md), so weight decays may differ by 2 x 0.05 at any D', or by
 #: the spread that seeds alone give at that D' where that is larger ("D_crit is affected by the
 #: random initialisation", Section 5.3).
-ACC_WD_TOL = 0.1
+ACC_WD_TOL = 2 * ACC_TOL
 
 
 @dataclass(frozen=True)

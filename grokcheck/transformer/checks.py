@@ -89,7 +89,8 @@ def batch_equals_alone_check(
 ) -> Check:
     """Member k of a batched ensemble is the run ``grokcheck train`` makes alone with the same
     configuration (float64 parameters, reference model), within ``tol`` relative in every
-    parameter, for members with different seeds, sizes, lrs, weight decays and labels. ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
+    parameter, for members with different seeds, sizes, lrs, weight decays and labels.
+    ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
     import dataclasses
 
     from grokcheck.transformer.batch import train_ensemble

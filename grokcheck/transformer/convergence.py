@@ -22,7 +22,7 @@ whether it converged or hit its cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grokcheck import validate
@@ -79,17 +79,26 @@ def has_converged(now: Row, then: Row, cfg: ConvergenceConfig) -> bool:
     return True
 
 
+def _converged_at_last(rows: Sequence[Row], cfg: ConvergenceConfig) -> bool:
+    now = rows[-1]
+    if now.step < cfg.window:
+        return False
+    then = next(r for r in reversed(rows) if r.step <= now.step - cfg.window)
+    return has_converged(now, then, cfg)
+
+
 def converged_rule(cfg: ConvergenceConfig) -> StopRule:
     """Stop with ``"converged"`` once :func:`has_converged` holds over the last ``window`` steps."""
 
     def rule(t: Track) -> str | None:
-        now = t.last
-        if now.step < cfg.window:
-            return None
-        then = next(r for r in reversed(t.rows) if r.step <= now.step - cfg.window)
-        return "converged" if has_converged(now, then, cfg) else None
+        return "converged" if _converged_at_last(t.rows, cfg) else None
 
     return rule
+
+
+def first_converged(rows: Sequence[Row], cfg: ConvergenceConfig) -> Row | None:
+    """The first evaluation of a finished curve at which the rule would have stopped the run."""
+    return next((rows[i] for i in range(len(rows)) if _converged_at_last(rows[: i + 1], cfg)), None)
 
 
 def grokked_rule(hold_steps: int) -> StopRule:

@@ -1,4 +1,4 @@
-"""Fuzz the whole CLI: every command, every option, hostile values (issue 11).
+"""Fuzz the whole CLI: every command, every option, hostile values.
 
 The command tree is introspected (``typer.main.get_command(grokcheck.cli.app)``, walking
 groups), so commands and options added later are fuzzed without touching this file. For each

@@ -1,5 +1,5 @@
 """Kill -9 at random moments: a real `grokcheck train` process, killed repeatedly and resumed
-each time, ends with exactly the metrics of an uninterrupted run (issue 11)."""
+each time, ends with exactly the metrics of an uninterrupted run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``grokcheck sim``: the issue's examples run, and bad input exits 2 with one line."""
+"""``grokcheck sim``: the documented examples run, and bad input exits 2 with one line."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_fig_2a_json(cli, tmp_path, monkeypatch):
 
 
 def test_fig_2_json_carries_both_loss_definitions(cli, tmp_path):
-    """Issue 12: --fig 2 --json has Appendix C's losses (with L_wd) and the cross-entropies."""
+    """--fig 2 --json has Appendix C's losses (with L_wd) and the cross-entropies."""
     r = cli("sim", "--fig", "2", "--json", "--no-plots", "--out", str(tmp_path / "o"))
     assert r.code == 0, r.err
     assert r.err == ""  # a short run: no progress lines
@@ -155,7 +155,7 @@ def test_every_table_1_value_can_be_overridden(cli, tmp_path):
         (["--max-steps", "10"], "--max-steps"),
         (["--tol", "0"], "--tol"),
         (["--threshold", "-1"], "--threshold"),
-        # issue 11: extreme values the arithmetic cannot handle, refused before any work
+        # extreme values the arithmetic cannot handle, refused before any work
         (["--kappa", "1e308"], "--kappa"),
         (["--kappa", "1e-308"], "--kappa"),
         (["--alpha", "1e308"], "--alpha"),
@@ -277,7 +277,7 @@ class FakeStream:
 
 
 def test_progress_lines_on_stderr_only_for_long_work():
-    """Issue 11 (b): quiet for the first seconds, then a line at most every 10 s."""
+    """Quiet for the first seconds, then a line at most every 10 s."""
     from grokcheck.cli.sim import _Reporter
 
     now = [0.0]

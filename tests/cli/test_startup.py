@@ -1,4 +1,4 @@
-"""``grokcheck --help`` and ``--version`` must not import heavy packages (DESIGN.md)."""
+"""``grokcheck --help`` and ``--version`` must not import heavy packages, so they start fast."""
 
 from __future__ import annotations
 

@@ -224,7 +224,7 @@ def test_crossings_are_strict():
 
 
 def test_results_are_frozen():
-    """STYLE.md: results are frozen dataclasses."""
+    """Results are frozen dataclasses."""
     tr = simulate(dataclasses.replace(PRESETS["2c"], steps=5))
     end = converge(PRESETS["2c"], max_steps=1000)
     g = grokking_summary(tr)

@@ -111,7 +111,7 @@ def test_bad_values_name_the_flag(field, value, flag):
     ],
 )
 def test_extreme_values_are_refused_with_the_range(field, value):
-    """Issue 11: values the arithmetic cannot handle are refused, naming flag and range."""
+    """Values the arithmetic cannot handle are refused, naming flag and range."""
     with pytest.raises(InputError) as e:
         dataclasses.replace(SimConfig(), **{field: value})
     lo, hi = model.RANGES[field]

@@ -104,7 +104,7 @@ def test_long_values_are_shortened_in_the_message():
 
 
 def test_config_is_frozen():
-    """STYLE.md: configs are frozen dataclasses; changes go through dataclasses.replace."""
+    """Configs are frozen dataclasses; changes go through dataclasses.replace."""
     cfg = SimConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.kappa = 2.0  # type: ignore[misc]

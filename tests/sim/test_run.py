@@ -55,7 +55,7 @@ def run_or_stop_cleanly(overrides: dict, settings: Settings) -> None:
 
 @pytest.mark.parametrize("field", sorted(set(RANGES) - {"steps"}))
 def test_every_range_end_runs_or_stops_cleanly(field):
-    """Issue 11: at either end of every documented range (the others at Table 1's values) a
+    """At either end of every documented range (the others at Table 1's values) a
     run of all three panels finishes or stops with a GrokcheckError, never anything else."""
     for value in RANGES[field]:
         run_or_stop_cleanly({field: value, "steps": 100}, Settings(max_steps=20_000))

@@ -206,9 +206,30 @@ def test_cuda_matches_cpu() -> None:
 
 @pytest.mark.slow
 def test_small_p_groks_within_budget() -> None:
-    """MEASUREMENTS.md: p = 47 at 50% train groks in ~1.5k-2k steps (seeds 0 and 1)."""
+    """p = 47 at 50% train groks in ~1.5k-2k steps (seeds 0 and 1)."""
     cfg = TrainConfig(p=47, train_frac=0.5, max_steps=4000, hold_steps=200)
     r = train(cfg, device="cpu")
     assert r.stopped == "grokked", r
     assert r.step_test_95 is not None and r.step_test_95 < 3000
     assert r.final.test_acc >= 0.99 and r.final.train_acc == 1.0
+
+
+def test_first_converged_finds_where_the_rule_stops_a_curve():
+    from grokcheck.transformer.convergence import ConvergenceConfig, first_converged
+
+    cfg = ConvergenceConfig(window=200)
+    # the norm falls 1% per 100 steps until step 600, then stays: the rule holds from step 800
+    rows = [
+        Row(step=s, train_loss=1e-3, train_acc=1.0, test_loss=1.0, test_acc=0.5,
+            param_norm=20.0 * 0.99 ** (min(s, 600) // 100))
+        for s in range(0, 1200, 100)
+    ]  # fmt: skip
+    assert first_converged(rows, cfg).step == 800
+    assert first_converged(rows[:8], cfg) is None  # cut before it settles
+    # and it agrees with the stop rule fed the same rows one at a time
+    rule, track = converged_rule(cfg), Track()
+    stops = []
+    for r in rows:
+        track.rows.append(r)
+        stops.append(rule(track))
+    assert stops.index("converged") == 8
