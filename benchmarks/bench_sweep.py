@@ -3,7 +3,7 @@
 p = 113 addition, train subsets of D' examples (sizes as in the ungrokking sweeps of Figure 7),
 float32 parameters, float64 loss, AdamW. For each D' it times, interleaved in one process:
 
-- ``single``: today's single-model training step (``engine.make_forward(model, "auto")``, i.e.
+- ``single``: the single-model training step (``engine.make_forward(model, "auto")``, i.e.
   ``FastForward``, with ``torch.optim.AdamW``, cross-entropy on ``logits.double()``: the step of
   ``grokcheck.transformer.loop``);
 - ``K=k``: one ``Ensemble.train_step()`` of k members (each its own seed and subset), divided
@@ -128,7 +128,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="0 = torch's default")
-    ap.add_argument("--baseline-rev", default=None, help="also time engine.py/optim.py at this git revision")
+    ap.add_argument(
+        "--baseline-rev", default=None, help="also time engine.py and optim.py at this git revision"
+    )
     ap.add_argument(
         "--malloc",
         choices=("now", "baseline", "none"),

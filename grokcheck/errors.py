@@ -29,3 +29,11 @@ class RunError(GrokcheckError):
     """A runtime failure (a missing or corrupt checkpoint, a run folder in the way). Exit status 1."""
 
     exit_code = 1
+
+
+class FolderError(RunError):
+    """A folder given on the command line cannot be used as asked: it is a file, lies under a
+    file, has a name the file system refuses, or holds something this command did not write.
+    A usage error (exit status 2): nothing was written, the user picks another folder."""
+
+    exit_code = 2

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from grokcheck.errors import RunError
+from grokcheck.errors import FolderError, RunError
 
 DEFAULT_ROOT = Path("runs")
 
@@ -21,7 +21,7 @@ def prepare_run_dir(kind: str, out: str | Path | None = None, *, resume: bool = 
 
     - ``out`` given and ``resume``: the folder must exist (it holds the run to continue).
     - ``out`` given, no ``resume``: the folder must be new or empty, so an earlier run is never
-      overwritten; a :class:`RunError` says what to do otherwise.
+      overwritten; a :class:`FolderError` (a usage error) says what to do otherwise.
     - ``out`` omitted: a fresh ``runs/<kind>-<timestamp>`` folder.
     """
     if out is None:
@@ -38,12 +38,14 @@ def prepare_run_dir(kind: str, out: str | Path | None = None, *, resume: bool = 
         return path
     path = Path(out)
     if resume:
+        if path.exists() and not path.is_dir():
+            raise FolderError(f"--out {path} is {_not_folder(path)}, not a run folder to resume")
         if not path.is_dir():
             raise RunError(f"--resume: no run folder at {path}")
         return path
     preflight_writable(path, "--out")  # also: a file in the way, a file above it
     if path.is_dir() and any(path.iterdir()):
-        raise RunError(
+        raise FolderError(
             f"--out {path} already holds files; pass --resume to continue that run or choose a new folder"
         )
     _make_dirs(path, "--out")
@@ -54,25 +56,30 @@ def preflight_writable(path: str | Path, flag: str) -> None:
     """Check, before any work, that a run folder could be created (or written) at ``path``.
 
     Probes the folder itself if it exists, else its nearest existing ancestor, by creating and
-    removing a temporary folder there, so it leaves nothing behind. Raises :class:`RunError`
-    with one line naming ``flag`` if ``path`` or an ancestor is a file, or nothing can be
-    created there (permissions, a read-only file system, a name the file system refuses).
+    removing a temporary folder there, so it leaves nothing behind. Raises :class:`FolderError`
+    (usage) with one line naming ``flag`` if ``path`` or an ancestor is a file or a name is too
+    long, and :class:`RunError` if nothing can be created there (permissions, a read-only file
+    system).
     """
     path = Path(path)
     for part in path.parts:  # checked first: stat() itself fails on such names
         if len(os.fsencode(part)) > 255:
-            raise RunError(f"{flag} {path}: the name {part[:20]}... is longer than 255 bytes")
+            raise FolderError(f"{flag} {path}: the name {part[:20]}... is longer than 255 bytes")
     probe_in = path
     while not probe_in.exists():
         if probe_in.is_symlink():  # a dangling link: mkdir would fail on it
-            raise RunError(f"{flag} {path}: {probe_in} is a broken symbolic link")
+            raise FolderError(f"{flag} {path}: {probe_in} is a broken symbolic link")
         parent = probe_in.parent
         if parent == probe_in:
             break
         probe_in = parent
     if probe_in.exists() and not probe_in.is_dir():
-        what = "is a file, not a folder" if probe_in == path else f"is under {probe_in}, which is a file"
-        raise RunError(f"{flag} {path} {what}")
+        what = (
+            f"is {_not_folder(path)}, not a folder"
+            if probe_in == path
+            else f"is under {probe_in}, which is {_not_folder(probe_in)}"
+        )
+        raise FolderError(f"{flag} {path} {what}")
     try:
         tmp = tempfile.mkdtemp(prefix=".grokcheck-probe-", dir=probe_in)
         os.rmdir(tmp)
@@ -91,10 +98,14 @@ def _make_dirs(path: Path, flag: str) -> None:
     except FileExistsError:
         if not path.is_dir():
             _remove(created)
-            raise RunError(f"{flag} {path} is a file, not a folder") from None
+            raise FolderError(f"{flag} {path} is a file, not a folder") from None
     except OSError as e:
         _remove(created)
         raise RunError(f"{flag} {path}: cannot create the folder: {_reason(e)}") from None
+
+
+def _not_folder(path: Path) -> str:
+    return "a file" if path.is_file() else "a device or other special file"
 
 
 def _remove(created: list[Path]) -> None:

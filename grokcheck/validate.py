@@ -118,6 +118,17 @@ def shown(value: object) -> str:
     return text[:30] + "..."
 
 
+#: the most steps (and steps between evaluations, checkpoints, windows) any command accepts:
+#: 30x the paper's longest run (Figure 5 trains 3e7 full-batch steps), and a count that every
+#: step counter and schedule handles exactly
+STEPS_MAX = 10**9
+
+
+def steps(name: str, value: int, low: int = 1, *, flag: str | None = None) -> int:
+    """Return a step count: an integer in [``low``, :data:`STEPS_MAX`]."""
+    return int_in(name, value, low, STEPS_MAX, flag=flag)
+
+
 def seed(name: str, value: int, *, flag: str | None = None) -> int:
     """Return a random seed: an integer in [0, 2^63 - 1]."""
     return int_in(name, value, 0, SEED_MAX, flag=flag)
@@ -155,3 +166,37 @@ def parse_number_list(
             raise InputError(name, f"every value must be in [{low:g}, {high:g}], got {t!r}", flag=flag)
         values.append(x)
     return tuple(values)
+
+
+def parse_int_list(
+    name: str, text: str, low: int, high: int, *, max_items: int, flag: str | None = None
+) -> tuple[int, ...]:
+    """Parse ``"1,2,3"`` strictly into 1 to ``max_items`` integers in ``[low, high]`` (exactly:
+    ``2^63 - 1`` stays itself); an empty item is an error, as in :func:`parse_number_list`."""
+    values = []
+    for i, t in enumerate(_items(name, text, max_items, flag)):
+        try:
+            x = int(t)
+        except ValueError:
+            raise InputError(name, f"expected comma-separated integers, got {t!r}", flag=flag) from None
+        if not low <= x <= high:
+            raise InputError(name, f"every value must be an integer in [{low}, {high}], got {shown(x)}", flag=flag)
+        values.append(x)
+    return tuple(values)
+
+
+def parse_name_list(name: str, text: str, *, max_items: int, flag: str | None = None) -> tuple[str, ...]:
+    """Parse ``"a,b"`` strictly into 1 to ``max_items`` names (an empty item is an error)."""
+    return tuple(_items(name, text, max_items, flag))
+
+
+def _items(name: str, text: str, max_items: int, flag: str | None) -> list[str]:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(name, f"must list 1 to {max_items} comma-separated values", flag=flag)
+    parts = [t.strip() for t in text.split(",")]
+    if len(parts) > max_items:
+        raise InputError(name, f"at most {max_items} values are supported, got {len(parts)}", flag=flag)
+    for i, t in enumerate(parts):
+        if not t:
+            raise InputError(name, f"item {i + 1} of {text!r} is empty", flag=flag)
+    return parts

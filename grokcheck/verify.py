@@ -9,9 +9,15 @@ runs, so they are added only on request: ``experiments="run"`` runs the quick sc
 experiments into ``experiments_dir`` (resuming what is there), ``experiments="from"`` reads
 finished experiment folders under ``experiments_dir``.
 
+Two kinds of row: a **claim** of the paper (a theorem, a figure's caption, a prediction), and a
+**self**-check of the toolkit (its own arithmetic against an independent computation). A claim
+that fails is a finding about the paper; a self-check that fails means something here is
+broken, and then no claim row can be trusted.
+
 How ``not_run`` counts: a row that was not run is never a pass. The overall ``status`` is
-``"fail"`` if any row fails, else ``"incomplete"`` if any row was not run, else ``"pass"``;
-``holds`` is true only for ``"pass"`` (so the command exits 1 on ``"incomplete"`` too).
+``"broken"`` if a self-check fails, else ``"fail"`` if a claim fails, else ``"incomplete"`` if
+any row was not run, else ``"pass"``; ``holds`` is true only for ``"pass"``. ``grokcheck verify``
+exits with :data:`EXIT_STATUS` of it, so a script can tell the four apart.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ PROVIDERS: tuple[str, ...] = (
     "grokcheck.transformer.checks",
 )
 STATUSES = ("pass", "fail", "not_run")
+KINDS = ("claim", "self")
+#: the exit status of ``grokcheck verify`` for each overall status
+EXIT_STATUS = {"pass": 0, "broken": 1, "fail": 3, "incomplete": 4}
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class Check:
     """One verified claim. ``figure`` is the measured number or short fact that backs ``holds``.
 
     ``status`` defaults to ``"pass"``/``"fail"`` from ``holds``; ``"not_run"`` forces ``holds``
-    to false.
+    to false. ``kind`` is ``"claim"`` (the paper's) or ``"self"`` (the toolkit's own arithmetic).
     """
 
     name: str
@@ -45,11 +54,14 @@ class Check:
     holds: bool
     detail: str = ""
     status: str | None = None
+    kind: str = "claim"
 
     def __post_init__(self) -> None:
         status = self.status or ("pass" if self.holds else "fail")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "holds", status == "pass")
 
@@ -59,14 +71,17 @@ class VerifyResult:
     checks: tuple[Check, ...]
     holds: bool
     quick: bool
-    status: str = ""  # "pass" | "fail" | "incomplete"
+    status: str = ""  # "pass" | "fail" (a claim) | "broken" (a self-check) | "incomplete"
     #: per experiment run by ``experiments="run"``: its wall time and runs finished/converged
     #: (:class:`grokcheck.experiments.run.ExperimentStats`); empty otherwise
     experiments: tuple[Any, ...] = ()
 
 
 def overall(rows: tuple[Check, ...] | list[Check]) -> str:
-    """``"fail"`` if a row fails, ``"incomplete"`` if one was not run (or there are none), else ``"pass"``."""
+    """``"broken"`` if a self-check fails, ``"fail"`` if a claim fails, ``"incomplete"`` if a row
+    was not run (or there are none), else ``"pass"``."""
+    if any(c.status == "fail" and c.kind == "self" for c in rows):
+        return "broken"
     if any(c.status == "fail" for c in rows):
         return "fail"
     if not rows or any(c.status == "not_run" for c in rows):
@@ -83,6 +98,8 @@ def run_verify(
     experiments_dir: str | Path | None = None,
     progress: Callable[[str, Any], None] | None = None,
     runner: Any = None,
+    warn: Callable[[str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> VerifyResult:
     """Run every provider's checks (and the experiment rows if asked); ``holds`` iff all pass.
 
@@ -92,9 +109,23 @@ def run_verify(
         progress: called as ``progress(experiment_name, ProgressEvent)`` while experiments run
             (after every chunk and, with the real runner, after every training step).
         runner: the training runner for ``"run"`` (default: the real one).
+        warn: gets one line per experiment result file left out (copied, edited, damaged).
+        stop: polled while experiments train; when it returns true they stop at the next step,
+            keeping what they finished (a rerun resumes), and their rows say what is missing.
+
+    ``experiments_dir`` is checked before any check runs, so a bad folder fails at once.
     """
     rows: list[Check] = []
     ran: list[Any] = []
+    if experiments is not None:
+        from grokcheck.experiments import checks as exp
+
+        if experiments == "run":
+            exp.plan_quick(experiments_dir)
+        elif experiments == "from":
+            exp.check_from_dir(experiments_dir)
+        else:
+            raise ValueError(f"experiments must be None, 'run' or 'from', got {experiments!r}")
 
     def add(check: Check) -> None:
         rows.append(check)
@@ -106,14 +137,12 @@ def run_verify(
         for check in module.checks(quick=quick):
             add(check)
     if experiments is not None:
-        from grokcheck.experiments import checks as exp
-
         if experiments == "run":
-            found = exp.run_quick(experiments_dir, runner=runner, progress=progress, on_experiment=ran.append)
-        elif experiments == "from":
-            found = exp.from_dir(experiments_dir)
+            found = exp.run_quick(
+                experiments_dir, runner=runner, progress=progress, on_experiment=ran.append, stop=stop, warn=warn
+            )
         else:
-            raise ValueError(f"experiments must be None, 'run' or 'from', got {experiments!r}")
+            found = exp.from_dir(experiments_dir, warn)
         for check in found:
             add(check)
     status = overall(rows)

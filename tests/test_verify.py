@@ -27,9 +27,23 @@ def test_one_failure_fails_the_whole(monkeypatch, cli):
     assert not run_verify(providers=(p,)).holds
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", (p,))
     r = cli("verify", "--json")
-    assert r.code == 1
+    assert r.code == 3  # a claim of the paper does not hold; the toolkit is not broken
     d = json.loads(r.out)
     assert d["holds"] is False and [c["holds"] for c in d["checks"]] == [True, False]
+    assert d["status"] == "fail" and [c["kind"] for c in d["checks"]] == ["claim", "claim"]
+
+
+def test_a_failing_self_check_says_broken_not_fail(monkeypatch, cli):
+    rows = [Check("a", "X", "1", False), Check("own", "batched", "x", False, kind="self")]
+    p = _provider("_fake_broken", rows)
+    assert run_verify(providers=(p,)).status == "broken"
+    monkeypatch.setattr("grokcheck.verify.PROVIDERS", (p,))
+    r = cli("verify")
+    assert r.code == 1 and "BROKEN" in r.out and "self-check" in r.out
+    ok = _provider("_fake_claim_fails", [Check("a", "X", "1", False), Check("own", "b", "x", True, kind="self")])
+    monkeypatch.setattr("grokcheck.verify.PROVIDERS", (ok,))
+    r = cli("verify")
+    assert r.code == 3 and "a claim of the paper does not hold" in r.out
 
 
 def test_no_checks_is_not_a_pass():
@@ -60,7 +74,7 @@ def test_a_row_not_run_is_never_a_pass(monkeypatch, cli):
     assert run_verify(providers=(q,)).status == "fail"
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", (p,))
     r = cli("verify")
-    assert r.code == 1 and "NOT RUN" in r.out and "INCOMPLETE" in r.out and "PASS" in r.out
+    assert r.code == 4 and "NOT RUN" in r.out and "INCOMPLETE" in r.out and "PASS" in r.out
 
 
 def _experiments(root, names=("efficiency", "ungrok", "semigrok")):
@@ -95,7 +109,8 @@ def test_full_runs_the_quick_experiments_with_a_given_runner(tmp_path):
     )
     assert {"efficiency", "ungrok", "semigrok", "hysteresis"} <= set(seen)
     assert {c.name.split(":")[0] for c in r.checks} == {
-        "P1", "P2", "P3 (D_crit)", "P3 (accuracy)", "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis"
+        "P1", "P2", "P3 (D_crit)", "P3 (accuracy)", "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis",
+        "Circuit measures",
     }  # fmt: skip
     # the fake's C_mem/C_gen norms meet far below its ungrokking D_crit: efficiency mispredicts
     assert {c.name.split(":")[0]: c.status for c in r.checks}["D_crit"] == "fail"
@@ -105,7 +120,7 @@ def test_cli_from_dir_json_and_bad_folder(monkeypatch, cli, tmp_path):
     _experiments(tmp_path / "e", ("semigrok",))
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", (_provider("_fake_ok2", [Check("a", "X", "1", True)]),))
     r = cli("verify", "--from", str(tmp_path / "e"), "--json")
-    assert r.code == 1
+    assert r.code == 4  # incomplete: neither a claim that fails (3) nor a broken toolkit (1)
     d = json.loads(r.out)
     assert d["status"] == "incomplete" and {c["status"] for c in d["checks"]} == {"pass", "not_run"}
     r = cli("verify", "--from", str(tmp_path / "missing"))

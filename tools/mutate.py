@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with the venv active)::
 
-    nice -n 15 python tools/mutate.py grokcheck/theory/xent.py tests/theory/test_xent_mutants.py \
+    nice -n 15 python tools/mutate.py grokcheck/theory/xent.py tests/theory/test_xent.py \
         [more test files or node ids] [--timeout 60] [--list] [--only 3,17] [--json out.json]
 
 How it works (stdlib ``ast`` only):

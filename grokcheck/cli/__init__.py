@@ -9,6 +9,7 @@ Command modules import torch, sympy, scipy and matplotlib only inside command bo
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from grokcheck import __version__
 from grokcheck.cli import circuits as circuits_cli
 from grokcheck.cli import experiment as experiment_cli
+from grokcheck.cli import report as report_cli
 from grokcheck.cli import sim, theorem, train, verify
 from grokcheck.errors import GrokcheckError
 
@@ -57,6 +59,7 @@ app.command("sim")(sim.sim)
 app.command("train")(train.train)
 app.add_typer(experiment_cli.app, name="experiment")
 app.command("circuits")(circuits_cli.circuits)
+app.command("report")(report_cli.report)
 
 # Each pillar adds its command here (one import above, one line below).
 
@@ -64,7 +67,8 @@ app.command("circuits")(circuits_cli.circuits)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map every failure to a one-line message and exit status.
 
-    2 for usage errors, 1 for runtime failures (and for a bug: "internal error", with the
+    2 for usage errors, 1 for runtime failures (an ``OSError`` from the system, such as a full
+    disk under stdout, is one: its message, no traceback; and a bug: "internal error", with the
     traceback saved to a file, or shown when ``GROKCHECK_TRACEBACK=1``), 130 for Ctrl-C.
     """
     args = sys.argv[1:] if argv is None else list(argv)
@@ -73,12 +77,14 @@ def main(argv: list[str] | None = None) -> None:
         command = typer.main.get_command(app)
         with command.make_context("grokcheck", args) as ctx:
             command.invoke(ctx)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
         code = 0
     except Exit as e:  # typer.Exit(n) from a command, --help, --version
         code = e.exit_code
     except click_exc.UsageError as e:  # bad flag, bad value, unknown command
         if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # a bare group: show its help
             sys.stdout.write(e.ctx.get_help() + "\n")
+            _error(f"missing command; choose one of those listed by {e.ctx.command_path} --help", e.ctx.command_path)
             raise SystemExit(2) from None
         _error(e.format_message(), e.ctx.command_path if e.ctx else "grokcheck")
         code = 2
@@ -95,6 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         _error("aborted", "grokcheck")
         code = 1
     except BrokenPipeError:
+        _silence_stdout()
+        code = 1
+    except OSError as e:  # the system refused a read or write (a full disk, a file that vanished)
+        if _is_stdout(e):
+            _silence_stdout()
+        _error(_os_message(e), "grokcheck")
         code = 1
     except SystemExit:
         raise
@@ -102,6 +114,29 @@ def main(argv: list[str] | None = None) -> None:
         _error(_internal_error(e), "grokcheck")
         code = 1
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _os_message(e: OSError) -> str:
+    what = e.strerror or type(e).__name__
+    if e.filename is not None:
+        return f"{e.filename}: {what}"
+    return f"cannot write the output: {what}" if _is_stdout(e) else what
+
+
+def _is_stdout(e: OSError) -> bool:
+    return e.filename is None and e.errno in (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's own flush at exit cannot fail a second time."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _internal_error(e: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``grokcheck circuits``: Appendix B's C_trig / C_mem measurements of a saved addition run."""
+"""``grokcheck circuits``: Appendix B's C_trig / C_mem measurements of a saved addition run, and
+Nanda et al.'s progress measures as a second, independent reading."""
 
 from __future__ import annotations
 
@@ -19,16 +20,21 @@ def circuits(
     device: DeviceOpt = Device.auto,
     json_out: JsonOpt = False,
 ) -> None:
-    """Split a modular-addition network's logits into trigonometric and memorising parts, and
-    measure its kappa (Theorem D.4: case 1 if kappa >= q = 2, case 2 if below)."""
+    """Split a modular-addition network's logits into trigonometric and memorising parts
+    (Appendix B), read the same split from Nanda et al.'s restricted and excluded loss, say which
+    circuit dominates under each, and measure its kappa (Theorem D.4: case 1 if kappa >= q = 2,
+    case 2 if below)."""
     from grokcheck.errors import RunError
     from grokcheck.records import to_jsonable
-    from grokcheck.transformer.circuit_runs import kappa_of_run, measure_run
+    from grokcheck.transformer.circuit_runs import kappa_of_run, measure_run, progress_of_run
+    from grokcheck.transformer.dominance import dominance_of
     from grokcheck.transformer.kappa import theorem_case
     from grokcheck.transformer.runtime import resolve_device
 
     dev = resolve_device(device.value)
     m = measure_run(run_dir, checkpoint=checkpoint, device=dev)
+    pm = progress_of_run(run_dir, checkpoint=checkpoint, device=dev)
+    dom = dominance_of(m, pm)
     try:
         k = kappa_of_run(run_dir, checkpoint=checkpoint, device=dev)
         kappa, homogeneous, why = k.kappa, k.homogeneous, None
@@ -36,7 +42,10 @@ def circuits(
         kappa, homogeneous, why = None, None, str(e)
     case = theorem_case(kappa) if kappa is not None and kappa > 0 else None
     if json_out:
-        extra = {"kappa": kappa, "kappa_homogeneous": homogeneous, "d4_case": case, "kappa_error": why}
+        extra = {
+            "kappa": kappa, "kappa_homogeneous": homogeneous, "d4_case": case, "kappa_error": why,
+            "progress": pm.as_dict(), "dominance": dom.as_dict(),
+        }  # fmt: skip
         emit_json({**to_jsonable(m), **extra})
         return
     out = console()
@@ -45,7 +54,7 @@ def circuits(
         ("parameter norm", fmt(m.param_norm, 5)),
         ("trig fraction ||Z_T||^2/||Z||^2", fmt(m.trig_fraction, 4)),
         ("C_gen-only (> 0.95)", "yes" if m.gen_only else "no"),
-        ("key frequencies k", keys),
+        ("key frequencies k (from Z_T)", keys),
         (
             "kappa (margin ~ scale^kappa)",
             f"{fmt(kappa, 4)}: Theorem D.4 case {case} (q = 2)" if case else f"none ({why})",
@@ -61,3 +70,18 @@ def circuits(
         ("network (centred)", m.correct_logit_train, m.correct_logit_test),
     ):
         out.print(f"  {name:<32} {fmt(tr, 5):>10} {fmt(te, 5):>10}")
+    pkeys = ", ".join(map(str, pm.key_frequencies)) or "-"
+    energy = f"{pm.key_share:.0%} of its Fourier energy, {'sparse' if pm.sparse else 'not sparse'}"
+    out.print("progress measures (Nanda et al., 2023):")
+    out.print(f"  {'key frequencies k (from W_E)':<32} {pkeys} ({energy})", soft_wrap=True)
+    out.print(f"  {'loss':<32} {'train':>10} {'test':>10}")
+    for name, tr, te in (
+        ("network", pm.train_loss, pm.test_loss),
+        ("restricted (key frequencies)", pm.restricted_loss_train, pm.restricted_loss_test),
+        ("excluded (without them)", pm.excluded_loss_train, pm.excluded_loss_test),
+        ("chance (log p)", pm.chance_loss, pm.chance_loss),
+    ):
+        out.print(f"  {name:<32} {fmt(tr, 5):>10} {fmt(te, 5):>10}")
+    agree = "agree" if dom.agree else "conflict" if dom.conflict else "differ"
+    verdicts = f"Appendix B: {dom.appendix_b}, progress measures: {dom.progress} ({agree})"
+    out.print(f"  {'dominant circuit':<32} {verdicts}", soft_wrap=True)

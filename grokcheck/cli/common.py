@@ -7,7 +7,9 @@ Library errors (:class:`grokcheck.errors.GrokcheckError`) are turned into exit c
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,3 +59,52 @@ def fmt(x: float | None, digits: int = 6) -> str:
     if x is None:
         return "-"
     return f"{x:.{digits}g}"
+
+
+class Stop:
+    """``stop()`` is true once Ctrl-C was pressed while ``armed`` (see :func:`stop_on_sigint`)."""
+
+    def __init__(self, armed: bool) -> None:
+        self.armed = armed
+        self.hit = False
+
+    def __call__(self) -> bool:
+        return self.hit
+
+
+@contextlib.contextmanager
+def stop_on_sigint(*, armed: bool = True) -> Iterator[Stop]:
+    """While inside: the first Ctrl-C makes the yielded ``stop()`` true (the library polls it at
+    every training step, saves and returns what finished); a second one, or any Ctrl-C while
+    ``stop.armed`` is false (nothing is training, nothing to save), stops at once
+    (``KeyboardInterrupt``). Outside the main thread nothing is installed."""
+    import signal
+    import threading
+
+    stop = Stop(armed)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.hit or not stop.armed:
+            raise KeyboardInterrupt
+        stop.hit = True
+        sys.stderr.write("grokcheck: stopping after the current step (Ctrl-C again to stop at once)\n")
+        sys.stderr.flush()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def warn_line(prefix: str) -> Callable[[str], None]:
+    """A ``warn`` callback: one line on stderr per problem, prefixed with the command's name."""
+
+    def warn(line: str) -> None:
+        sys.stderr.write(f"{prefix}: warning: {' '.join(line.split())}\n")
+        sys.stderr.flush()
+
+    return warn

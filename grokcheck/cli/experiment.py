@@ -8,7 +8,7 @@ Parse -> :class:`ExperimentConfig` -> :func:`run_experiment` -> render. Options 
 from __future__ import annotations
 
 import inspect
-import signal
+import math
 import sys
 import typing
 from enum import Enum
@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from grokcheck.cli.common import JsonOpt, console, emit_json
-from grokcheck.errors import InputError
+from grokcheck.cli.common import JsonOpt, console, emit_json, stop_on_sigint, warn_line
 
 
 class Name(str, Enum):
@@ -70,15 +69,21 @@ RUN_FIELDS = (
 )
 
 
-def _list(text: str | None, name: str, conv: type) -> tuple[Any, ...] | None:
+def _list(text: str | None, name: str, kind: str) -> tuple[Any, ...] | None:
+    """A comma-separated option, parsed strictly (an empty item is an error)."""
+    from grokcheck import validate
+
     if text is None:
         return None
-    try:
-        return tuple(conv(x) for x in text.replace(" ", "").split(",") if x)
-    except ValueError:
-        kind = "integers" if conv is int else "numbers"
-        raise InputError(name, f"expected comma-separated {kind}, got {text!r}") from None
+    if kind == "int":
+        return validate.parse_int_list(name, text, 0, validate.SEED_MAX, max_items=MAX_ITEMS)
+    if kind == "float":
+        return validate.parse_number_list(name, text, 0.0, math.inf, max_items=MAX_ITEMS)
+    return validate.parse_name_list(name, text, max_items=MAX_ITEMS)
 
+
+#: the most values one comma-separated option takes
+MAX_ITEMS = 1000
 
 Opt = typer.Option
 
@@ -109,7 +114,9 @@ def experiment(
     scheduler: Annotated[
         str | None, Opt("--scheduler", help="Dask scheduler address [default: a LocalCluster].")
     ] = None,
-    device: Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1 ... [default: cpu].")] = None,
+    device: Annotated[
+        str | None, Opt("--device", help="auto, cpu or cuda (auto = CUDA when available) [default: cpu].")
+    ] = None,
     max_chunk: Annotated[
         int | None, Opt("--max-chunk", help="Most runs trained as one batch [default: 32].")
     ] = None,
@@ -121,12 +128,12 @@ def experiment(
 
     overrides = GridOverrides(
         p=p,
-        sizes=_list(sizes, "sizes", int),
-        weight_decays=_list(weight_decays, "weight_decays", float),
-        seeds=_list(seeds, "seeds", int),
+        sizes=_list(sizes, "sizes", "int"),
+        weight_decays=_list(weight_decays, "weight_decays", "float"),
+        seeds=_list(seeds, "seeds", "int"),
         max_steps=max_steps,
         lr=lr,
-        tasks=_list(tasks, "tasks", str),
+        tasks=_list(tasks, "tasks", "name"),
     )
     given = {
         "scale": scale and scale.value,
@@ -140,53 +147,53 @@ def experiment(
         name=name.value, grid=overrides, **{k: v for k, v in given.items() if v is not None}
     )
     plan(cfg)  # bad input fails here, before any folder is written
-    stopped: list[bool] = []
-
-    def on_sigint(signum: int, frame: object) -> None:
-        if stopped:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        stopped.append(True)
-
     from grokcheck.cli.progress import SweepReporter
 
     report = SweepReporter("experiment")  # plain lines on stderr, terminal or not
     report.start(cfg.name)
-    old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        result = run_experiment(cfg, progress=lambda ev: report(cfg.name, ev), stop=lambda: bool(stopped))
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if stopped:
+    with stop_on_sigint() as stop:
+        result = run_experiment(
+            cfg, progress=lambda ev: report(cfg.name, ev), stop=stop, warn=warn_line("experiment")
+        )
+    interrupted = stop() and not result.complete
+    if json_out:
+        emit_json(_as_json(cfg, result, interrupted))
+    else:
+        _render(cfg, result)
+    if interrupted:
         sys.stderr.write(
             f"grokcheck: interrupted: {len(result.records)}/{result.n_total} runs finished in {result.out}; "
             "run the same command again to resume\n"
         )
         raise typer.Exit(130)
-    if json_out:
-        emit_json(
+
+
+def _as_json(cfg: Any, result: Any, interrupted: bool) -> dict[str, Any]:
+    return {
+        "experiment": cfg.name,
+        "scale": cfg.scale,
+        "out": result.out,
+        "complete": result.complete,
+        "interrupted": interrupted,
+        "n_runs": result.n_total,
+        "n_skipped": result.n_skipped,
+        "runs": [{k: r.row()[k] for k in RUN_FIELDS} for r in result.records],
+        "verdicts": [
             {
-                "experiment": cfg.name,
-                "scale": cfg.scale,
-                "out": result.out,
-                "complete": result.complete,
-                "n_runs": result.n_total,
-                "n_skipped": result.n_skipped,
-                "runs": [{k: r.row()[k] for k in RUN_FIELDS} for r in result.records],
-                "verdicts": [
-                    {
-                        "name": v.name,
-                        "status": v.status,
-                        "figure": v.figure,
-                        "source": v.source,
-                        "claim": v.claim,
-                        "details": v.details,
-                    }
-                    for v in result.verdicts
-                ],
-                "figures": list(result.figures),
+                "name": v.name,
+                "status": v.status,
+                "figure": v.figure,
+                "source": v.source,
+                "claim": v.claim,
+                "details": v.details,
             }
-        )
-        return
+            for v in result.verdicts
+        ],
+        "figures": list(result.figures),
+    }
+
+
+def _render(cfg: Any, result: Any) -> None:
     from rich.markup import escape
 
     c = console()

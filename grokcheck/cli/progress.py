@@ -99,14 +99,20 @@ def _short_text(row: Any, ev: Any) -> str:
     text = f"train {loss:.1e} {acc:.3f}"
     if row.test_acc is not None:
         text += f" test {row.test_loss:.1e} {row.test_acc:.3f}"
-    return text
+    return text + (f" f32 collapse {percent(row.collapse_f32)}" if row.collapse_f32 else "")
 
 
 def _row_text(row: Any) -> str:
     text = f"train loss {fmt(row.train_loss, 3)} acc {fmt(row.train_acc, 4)}"
     if row.test_acc is not None:
         text += f" | test loss {fmt(row.test_loss, 3)} acc {fmt(row.test_acc, 4)}"
-    return text + f" | norm {fmt(row.param_norm, 4)}"
+    text += f" | norm {fmt(row.param_norm, 4)}"
+    return text + (f" | f32 collapse {percent(row.collapse_f32)}" if row.collapse_f32 else "")
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with 3 significant digits: ``12%``, ``0.0261%``, ``100%``."""
+    return f"{100 * share:.3g}%"
 
 
 class SweepReporter:

@@ -77,8 +77,8 @@ def sim(
     Losses are Appendix C's (cross-entropy plus L_wd); the cross-entropies alone are reported
     beside them. Progress of long runs goes to stderr.
     """
-    from grokcheck.errors import GrokcheckError, RunError
-    from grokcheck.runs import prepare_run_dir
+    from grokcheck.errors import FolderError, GrokcheckError
+    from grokcheck.runs import preflight_writable, prepare_run_dir
     from grokcheck.sim.run import Settings, panel_configs, report_json, run_figure
 
     given = {
@@ -99,9 +99,11 @@ def sim(
         overrides["wd_half"] = True
     settings = Settings(threshold=threshold, tol=tol, max_steps=max_steps)
     panel_configs(fig.value, overrides, settings)  # every value checked before a folder exists
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        # sim cannot continue a run (it has no --resume): a new folder is the only way on
-        raise RunError(f"--out {out} already holds files; choose a new or empty folder for this run")
+    if out is not None:
+        preflight_writable(out, "--out")  # a name too long, a file in the way or above it
+        if out.is_dir() and any(out.iterdir()):
+            # sim cannot continue a run (it has no --resume): a new folder is the only way on
+            raise FolderError(f"--out {out} already holds files; choose a new or empty folder for this run")
     folder = prepare_run_dir("sim", out)
     reporter = _Reporter()
     try:

@@ -103,7 +103,11 @@ def train(
     ] = None,
     circuits: Annotated[
         bool | None,
-        typer.Option("--circuits", help="Record Appendix B's circuit logits at each evaluation (addition)."),
+        typer.Option(
+            "--circuits",
+            help="Record Appendix B's circuit logits and Nanda et al.'s restricted/excluded loss "
+            "at each evaluation (addition).",
+        ),
     ] = None,
     eval_every: Annotated[
         int | None, typer.Option("--eval-every", help="Steps between evaluations [default: 100].")
@@ -314,6 +318,8 @@ def _render_train(r: Any, title: str | None = None) -> None:
             f"train accuracy fell below 100% on {r.train_acc_drops} steps after reaching it "
             f"(loss dtype {r.loss_dtype})"
         )
+    if r.step_collapse_f32 is not None:
+        out.print(_collapse_text(r))
     if r.note:
         out.print(r.note)
     out.print(f"{r.wall_s:.1f} s on {r.device}" + (f"; run folder {r.out_dir}" if r.out_dir else ""))
@@ -328,6 +334,8 @@ def _render_ungrok(r: Any) -> None:
         f"train acc {fmt(pre.final.train_acc, 4)}, loss {fmt(pre.final.train_loss, 3)}, "
         f"norm {fmt(pre.final.param_norm, 4)}; {src}"
     )
+    if pre.step_collapse_f32 is not None:
+        out.print(f"pretrain: {_collapse_text(pre)}")
     if r.ungrok is None:
         return
     _render_train(
@@ -338,6 +346,23 @@ def _render_ungrok(r: Any) -> None:
     fell = _step(r.step_test_below_half)
     out.print(
         f"test accuracy first below 0.5 at step {fell}" + (f"; run folder {r.out_dir}" if r.out_dir else "")
+    )
+
+
+def _collapse_text(r: Any) -> str:
+    from grokcheck.cli.progress import percent
+
+    f = r.final
+    share = "-" if f.collapse_f32 is None else percent(f.collapse_f32)
+    effect = (
+        "this run's loss was float32, so those examples gave no gradient to their correct logit"
+        if r.loss_dtype == "float32"
+        else "this run's float64 loss kept their gradient"
+    )
+    return (
+        f"float32 softmax collapse first at step {r.step_collapse_f32}; at the last evaluation {share} "
+        f"of train examples had a float32 loss of exactly 0 (largest float64 - float32 loss gap "
+        f"{fmt(f.loss_gap_f32, 2)}); {effect}"
     )
 
 

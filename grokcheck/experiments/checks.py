@@ -19,6 +19,8 @@ from grokcheck.verify import Check
 #: the experiments ``verify --full`` runs (quick scale), in this order
 FULL = ("efficiency", "ungrok", "semigrok", "hysteresis")
 DEFAULT_FULL_DIR = Path("runs") / "verify-full"
+#: the subfolder of a ``verify --full`` folder that caches pretrained networks
+CACHE = "cache"
 
 
 def as_check(v: Verdict) -> Check:
@@ -40,8 +42,30 @@ def folders(root: str | Path) -> list[Path]:
     return found
 
 
-def pooled_records(root: str | Path) -> list[RunRecord]:
-    return [r for f in folders(root) for r in ExperimentStore(f).records()]
+def pooled_records(root: str | Path, warn: Callable[[str], None] | None = None) -> list[RunRecord]:
+    """Every valid result under ``root``, each run once; ``warn`` gets one line per file left out.
+
+    A file is left out when it fails the result-file checks
+    (:mod:`grokcheck.experiments.resultfile`) or holds a run already counted from another
+    folder (the same key: a copied experiment folder must not double its runs).
+    """
+    seen: dict[str, Path] = {}
+    out: list[RunRecord] = []
+    for folder in folders(root):
+        store = ExperimentStore(folder)
+        records, problems = store.scan()
+        for line in problems:
+            if warn is not None:
+                warn(line)
+        for r in records:
+            key = r.spec.key()
+            if key in seen:
+                if warn is not None:
+                    warn(f"ignored {store.path(r.spec)}: the same run as {seen[key]} (counted once)")
+                continue
+            seen[key] = store.path(r.spec)
+            out.append(r)
+    return out
 
 
 def rows_from_records(records: Sequence[RunRecord]) -> list[Check]:
@@ -49,13 +73,41 @@ def rows_from_records(records: Sequence[RunRecord]) -> list[Check]:
     return [as_check(v) for v in all_verdicts(records, tasks=tasks)]
 
 
-def from_dir(root: str | Path | None) -> list[Check]:
-    """P1-P4 and D_crit rows from every finished experiment folder under ``root`` (pooled)."""
-    if root is None or not Path(root).is_dir():
+def check_from_dir(root: str | Path | None) -> Path:
+    """``root`` as ``verify --from`` needs it: a folder holding experiment folders (else InputError)."""
+    if root is None or not Path(root).exists():
         raise InputError("from_dir", f"no such folder: {root}", flag="--from")
+    if not Path(root).is_dir():
+        raise InputError("from_dir", f"{root} is a file; give the folder holding experiment folders", flag="--from")
     if not folders(root):
         raise InputError("from_dir", f"no experiment folders (with results/) under {root}", flag="--from")
-    return rows_from_records(pooled_records(root))
+    return Path(root)
+
+
+def from_dir(root: str | Path | None, warn: Callable[[str], None] | None = None) -> list[Check]:
+    """P1-P4 and D_crit rows from every finished experiment folder under ``root`` (pooled);
+    ``warn`` gets one line per result file left out (see :func:`pooled_records`)."""
+    return rows_from_records(pooled_records(check_from_dir(root), warn))
+
+
+def _quick_configs(root: Path, device: str = "cpu") -> list[Any]:
+    from grokcheck.experiments.run import ExperimentConfig
+
+    # the pretrained networks live inside the verification's folder, not in ./runs
+    return [
+        ExperimentConfig(name, "quick", out=root / name, device=device, cache_dir=root / CACHE) for name in FULL
+    ]
+
+
+def plan_quick(root: str | Path | None = None) -> None:
+    """Check, before any work, that ``verify --full`` can write its experiments into ``root``."""
+    from grokcheck.experiments.run import plan
+    from grokcheck.runs import preflight_writable
+
+    root = Path(root) if root is not None else DEFAULT_FULL_DIR
+    preflight_writable(root, "--out")
+    for cfg in _quick_configs(root):
+        plan(cfg)
 
 
 def run_quick(
@@ -65,23 +117,26 @@ def run_quick(
     progress: Callable[[str, Any], None] | None = None,
     device: str = "cpu",
     on_experiment: Callable[[Any], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Check]:
     """Run the quick scale of :data:`FULL` into ``root``/NAME (resuming), then :func:`from_dir`.
 
     ``on_experiment`` gets each experiment's :class:`~grokcheck.experiments.run.ExperimentStats`
-    (wall time, runs finished and converged) when it has run.
+    (wall time, runs finished and converged) when it has run. When ``stop`` fires, the
+    experiment under way keeps what finished and the rest are not started.
     """
     import time
 
-    from grokcheck.experiments.run import ExperimentConfig, ExperimentStats, run_experiment
+    from grokcheck.experiments.run import ExperimentStats, run_experiment
 
     root = Path(root) if root is not None else DEFAULT_FULL_DIR
-    for name in FULL:
-        cb = None if progress is None else (lambda ev, n=name: progress(n, ev))
+    for cfg in _quick_configs(root, device):
+        if stop is not None and stop():
+            break
+        cb = None if progress is None else (lambda ev, n=cfg.name: progress(n, ev))
         t0 = time.perf_counter()
-        result = run_experiment(
-            ExperimentConfig(name, "quick", out=root / name, device=device), runner=runner, progress=cb
-        )
+        result = run_experiment(cfg, runner=runner, progress=cb, stop=stop, warn=warn)
         if on_experiment is not None:
             on_experiment(ExperimentStats.of(result, time.perf_counter() - t0))
-    return from_dir(root)
+    return rows_from_records(pooled_records(root, warn))

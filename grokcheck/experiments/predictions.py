@@ -23,6 +23,9 @@ the rules and re-exports their names:
   scratch (Figure 5, :func:`p4_semigrokking`) and by ungrokking to middling accuracy (Figure 7,
   Appendix A.2, :func:`p4_ungrok_middling`).
 
+- Circuit measures (:mod:`grokcheck.experiments.agreement`): Appendix B's logit split and Nanda
+  et al.'s progress measures name the same dominant circuit on every converged run.
+
 Runs that did not converge are counted in ``details`` and left out; :func:`all_verdicts`
 falls back to runs at their step cap, labelled, where too few converged.
 """
@@ -119,6 +122,7 @@ def efficiency_predicts_ungrokking(table: Table) -> Verdict:
 
 
 def _verdicts(table: Table, tasks: Sequence[str]) -> list[Verdict]:
+    from grokcheck.experiments.agreement import measures_agree
     from grokcheck.experiments.hysteresis import hysteresis_verdict
 
     out = [p1_efficiency(table)]
@@ -129,6 +133,7 @@ def _verdicts(table: Table, tasks: Sequence[str]) -> list[Verdict]:
         p4_semigrokking(table),
         p4_ungrok_middling(table),
         hysteresis_verdict(table),
+        measures_agree(table),
     ]
     return out
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grokcheck.errors import InputError
+from grokcheck.errors import FolderError, InputError
 from grokcheck.experiments import bisect, grid
-from grokcheck.experiments.executors import EXECUTORS, Progress, Runner, default_runner, execute
+from grokcheck.experiments.executors import CHECKPOINTS, EXECUTORS, Progress, Runner, default_runner, execute
 from grokcheck.experiments.predictions import Verdict, all_verdicts
 from grokcheck.experiments.spec import RunRecord, RunSpec
-from grokcheck.experiments.store import ExperimentStore
+from grokcheck.experiments.store import RESULTS, ExperimentStore
+from grokcheck.runs import preflight_writable
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ExperimentConfig:
         grid: overrides of the scale's grid (``None`` fields keep it).
         executor: ``"local"`` (chunks one after another here) or ``"dask"``.
         scheduler: Dask scheduler address; ``None`` starts a LocalCluster on 127.0.0.1.
-        device: where the local executor (and every Dask worker) trains: ``"cpu"``, ``"cuda"``...
+        device: where the local executor (and every Dask worker) trains: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         out: the experiment folder (``None``: ``runs/experiment-<name>-<scale>``).
         max_chunk: most runs per batched chunk.
         cache_dir: where the runner caches pretrained networks (``None``: the runner's default).
@@ -105,11 +106,12 @@ def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
         raise InputError("scheduler", "only applies to the dask executor")
     if cfg.max_chunk < 1:
         raise InputError("max_chunk", f"must be a positive integer, got {cfg.max_chunk}")
-    out = cfg.folder()
-    if out.exists() and not out.is_dir():
-        raise InputError("out", f"{out} is a file, not a folder")
     specs = grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)
+    out = cfg.folder()
+    preflight_writable(out, "--out")  # a name too long, a file in the way or above it
     _check_folder(out, cfg.name)
+    if cfg.cache_dir is not None:
+        preflight_writable(cfg.cache_dir, "--cache-dir")
     return specs
 
 
@@ -125,9 +127,12 @@ def _check_folder(out: Path, name: str) -> None:
     found = config.get("name") if isinstance(config, dict) else None
     if found != name:
         what = f"an experiment {found!r} folder" if isinstance(found, str) else "not an experiment folder"
-        raise InputError(
-            "out", f"{out} is not empty and is {what}; give an empty or new folder, or this experiment's own"
+        raise FolderError(
+            f"--out {out} is not empty and is {what}; give an empty or new folder, or this experiment's own"
         )
+    for sub in (RESULTS, CHECKPOINTS):  # what the experiment writes into must be folders
+        if (out / sub).exists() and not (out / sub).is_dir():
+            raise FolderError(f"--out {out}: {out / sub} is a file where this experiment keeps a folder")
 
 
 def tasks_of(specs: tuple[RunSpec, ...]) -> tuple[str, ...]:
@@ -140,14 +145,19 @@ def run_experiment(
     runner: Runner | None = None,
     progress: Progress | None = None,
     stop: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
     """Run every unfinished run of ``cfg``'s grid, then write the table, verdicts and figures.
 
     ``progress`` gets the executor's events (:class:`~grokcheck.experiments.executors.ProgressEvent`),
-    with ``skipped`` set to the runs finished before this call.
+    with ``skipped`` set to the runs finished before this call. ``warn`` gets one line per
+    result file in the folder that fails its checks (never counted; its run is trained again).
     """
     specs = plan(cfg)
     store = ExperimentStore(cfg.folder())
+    if warn is not None:
+        for line in store.scan()[1]:
+            warn(line)
     todo = store.pending(specs)
     store.write_config({"config": cfg, "n_runs": len(specs), "written": _dt.datetime.now().isoformat()})
     if progress is not None and len(todo) < len(specs):

@@ -7,7 +7,8 @@ each member with its own seed, subset size, learning rate, weight decay and star
 pretrained network (``"ungrok"``, one cached network per seed), its own initialisation
 (``"scratch"``) or its own initialisation with random train labels (``"random_labels"``).
 Each member stops when the convergence rule fires for it or at ``max_steps``; Appendix B's
-circuit measurements are taken on each final network (addition only).
+circuit measurements and Nanda et al.'s progress measures are taken on each final network
+(addition only).
 
 ``progress`` (optional) gets every :class:`~grokcheck.transformer.loop.Event` of the chunk's
 training: pretraining a start network (phase ``"pretrain"``) and each batched ensemble (phase
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
 from grokcheck.transformer.batch import MemberResult, train_ensemble
 from grokcheck.transformer.convergence import ConvergenceConfig
 from grokcheck.transformer.ensemble import EnsembleConfig, Member
-from grokcheck.transformer.loop import Event
+from grokcheck.transformer.loop import INTERRUPTED, Event
 from grokcheck.transformer.optim import OptimConfig
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
 from grokcheck.transformer.runtime import configure, resolve_device
@@ -87,7 +89,17 @@ def _run_batch(
     progress: Callable[[Event], None] | None = None,
 ) -> list[RunRecord]:
     s0 = specs[0]
-    cfg, init = _ensemble(specs, dev, cache_dir, progress, ConvergenceConfig(window=s0.convergence_window))
+    cfg, init = _ensemble(
+        specs,
+        dev,
+        cache_dir,
+        progress,
+        ConvergenceConfig(window=s0.convergence_window),
+        stop=stop,
+        checkpoint_dir=checkpoint_dir,
+    )
+    if init is None:  # stopped while pretraining: nothing of this batch is finished
+        return [_interrupted(s) for s in specs]
     hook = None
     if s0.task == "add" and s0.experiment in CIRCUIT_CURVES:
         from grokcheck.transformer.single import circuit_hook
@@ -101,13 +113,18 @@ def _run_batch(
     result = train_ensemble(
         cfg, device=dev, init=init, stop=stop, checkpoint=ckpt, progress=progress, circuits=hook
     )
-    circuits = _circuits(specs, result.members, dev) if s0.task == "add" else [None] * len(specs)
-    kappas = _kappas(specs, result.members, dev) if hook is not None else [None] * len(specs)
-    if ckpt is not None and all(m.stopped != "interrupted" for m in result.members):
+    done = [i for i, m in enumerate(result.members) if m.stopped != INTERRUPTED]  # Ctrl-C: measure no more
+    sub = [specs[i] for i in done], [result.members[i] for i in done]
+    circuits = dict(zip(done, _circuits(*sub, dev) if s0.task == "add" else [None] * len(done), strict=True))
+    measures = dict(zip(done, _progress(*sub, dev) if s0.task == "add" else [None] * len(done), strict=True))
+    kappas = dict(zip(done, _kappas(*sub, dev) if hook is not None else [None] * len(done), strict=True))
+    if ckpt is not None and len(done) == len(specs):
         ckpt.unlink(missing_ok=True)
     return [
-        _record(s, m, c, k, result.wall_s / len(specs))
-        for s, m, c, k in zip(specs, result.members, circuits, kappas, strict=True)
+        _record(s, m, circuits[i], measures[i], kappas[i], result.wall_s / len(specs))
+        if i in circuits
+        else _interrupted(s)
+        for i, (s, m) in enumerate(zip(specs, result.members, strict=True))
     ]
 
 
@@ -117,8 +134,16 @@ def _ensemble(
     cache_dir: str | Path | None,
     progress: Callable[[Event], None] | None,
     convergence: ConvergenceConfig | None,
-) -> tuple[EnsembleConfig, list]:
-    """The ensemble config of a batch of specs, and each member's start (pretrained or ``None``)."""
+    *,
+    stop: Callable[[], bool] | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> tuple[EnsembleConfig, list | None]:
+    """The ensemble config of a batch of specs, and each member's start (pretrained or ``None``).
+
+    The starts are ``None`` as a whole when ``stop`` fired during a pretraining. Pretraining
+    checkpoints under ``checkpoint_dir`` (by steps and by time), so a killed experiment
+    continues its pretraining where it was; the checkpoint goes once the network is cached.
+    """
     s0 = specs[0]
     members = tuple(
         Member(
@@ -143,8 +168,28 @@ def _ensemble(
     nets: dict[str, dict[str, torch.Tensor]] = {}  # one pretrained network per seed, read once
     for s in specs:
         if s.kind == "ungrok" and (key := pretrain_config(s).key()) not in nets:
-            nets[key] = pretrain(pretrain_config(s), device=dev, cache_dir=cache_dir, progress=progress).state
+            folder = Path(checkpoint_dir) / f"pretrain-{key}" if checkpoint_dir is not None else None
+            got = pretrain(
+                pretrain_config(s),
+                device=dev,
+                cache_dir=cache_dir,
+                run_checkpoint=folder / "checkpoint.pt" if folder is not None else None,
+                resume=True,
+                progress=progress,
+                stop=stop,
+            )
+            if got.result.stopped == INTERRUPTED:
+                return cfg, None
+            if folder is not None and cache_dir is not None:  # cached now: the checkpoint is spent
+                shutil.rmtree(folder, ignore_errors=True)
+            nets[key] = got.state
     return cfg, [nets[pretrain_config(s).key()] if s.kind == "ungrok" else None for s in specs]
+
+
+def _interrupted(s: RunSpec) -> RunRecord:
+    """The placeholder of a run that ``stop`` cut short (an executor writes no result for it)."""
+    nan = float("nan")
+    return RunRecord(s, 0, False, INTERRUPTED, nan, nan, nan, nan, nan)
 
 
 def train_curves(
@@ -167,6 +212,8 @@ def _trained_on(specs: Sequence[RunSpec]) -> list[tuple]:
     """Each spec's train split and the labels it was trained on (random ones for C_mem-only)."""
     from grokcheck.transformer import tasks
 
+    if not specs:
+        return []
     ds = tasks.make_dataset(specs[0].task, specs[0].p)
     out = []
     for s in specs:
@@ -208,7 +255,17 @@ def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.
     ]
 
 
-def _record(s: RunSpec, m: MemberResult, c, kappa: float | None, wall_s: float) -> RunRecord:
+def _progress(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
+    """Nanda et al.'s progress measures of each final network (a second, independent circuit measure)."""
+    from grokcheck.transformer import progress_measures
+
+    return [
+        progress_measures.measure_state(m.state, sp, train_labels=labels, device=dev)
+        for (sp, labels), m in zip(_trained_on(specs), results, strict=True)
+    ]
+
+
+def _record(s: RunSpec, m: MemberResult, c, pm, kappa: float | None, wall_s: float) -> RunRecord:
     f = m.final
     prev = _before(m.rows, f.step - s.convergence_window)
     return RunRecord(
@@ -228,6 +285,11 @@ def _record(s: RunSpec, m: MemberResult, c, kappa: float | None, wall_s: float) 
         o_m_test=None if c is None else c.o_m_test,
         trig_fraction=None if c is None else c.trig_fraction,
         gen_only=None if c is None else c.gen_only,
+        restricted_loss=None if pm is None else pm.restricted_loss_train,
+        restricted_loss_test=None if pm is None else pm.restricted_loss_test,
+        excluded_loss=None if pm is None else pm.excluded_loss_train,
+        excluded_loss_test=None if pm is None else pm.excluded_loss_test,
+        key_frequencies=None if pm is None else tuple(pm.key_frequencies),
         o_t_prev=prev.o_t,
         o_m_prev=prev.o_m,
         kappa=kappa,

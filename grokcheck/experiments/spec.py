@@ -94,7 +94,10 @@ class RunRecord:
     memorising parts on the train set, ``o_t_test``/``o_m_test`` on the test set,
     ``correct_logit`` the network's mean correct-class logit on the train set (centred over
     classes), ``trig_fraction`` the share of the logit tensor's squared norm in the
-    trigonometric subspace and ``gen_only`` whether it exceeds 0.95. Where the experiment
+    trigonometric subspace and ``gen_only`` whether it exceeds 0.95. ``restricted_loss`` and
+    ``excluded_loss`` (train; ``*_test`` on the test set) and ``key_frequencies`` are Nanda et
+    al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`), a second circuit
+    measure independent of Appendix B's (addition only). Where the experiment
     records circuits along the curve (``hysteresis``), ``o_t_prev``/``o_m_prev`` are o_t/o_m one
     convergence window before the end, and ``kappa`` is the final network's kappa
     (:func:`grokcheck.transformer.kappa.kappa_of_state`, on its train set).
@@ -116,6 +119,11 @@ class RunRecord:
     o_m_test: float | None = None
     trig_fraction: float | None = None
     gen_only: bool | None = None
+    restricted_loss: float | None = None
+    restricted_loss_test: float | None = None
+    excluded_loss: float | None = None
+    excluded_loss_test: float | None = None
+    key_frequencies: tuple[int, ...] | None = None
     o_t_prev: float | None = None
     o_m_prev: float | None = None
     kappa: float | None = None
@@ -152,6 +160,11 @@ class RunRecord:
             "o_m_test": self.o_m_test,
             "trig_fraction": self.trig_fraction,
             "gen_only": self.gen_only,
+            "restricted_loss": self.restricted_loss,
+            "restricted_loss_test": self.restricted_loss_test,
+            "excluded_loss": self.excluded_loss,
+            "excluded_loss_test": self.excluded_loss_test,
+            "key_frequencies": None if self.key_frequencies is None else " ".join(map(str, self.key_frequencies)),
             "o_t_prev": self.o_t_prev,
             "o_m_prev": self.o_m_prev,
             "kappa": self.kappa,

@@ -10,7 +10,9 @@ Layout::
 
 A result file is written whole or not at all (:func:`grokcheck.records.atomic_write_json`), so
 whatever kills a run, every file under ``results/`` is a finished run, and a rerun computes only
-:meth:`ExperimentStore.pending` specs.
+:meth:`ExperimentStore.pending` specs. Files are trusted only after the checks of
+:mod:`grokcheck.experiments.resultfile` (name = key of the spec inside, fields typed and in
+range): a file that fails them is never counted, and its run counts as not finished.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from grokcheck.errors import RunError
-from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
+from grokcheck.experiments.resultfile import BadResult, load_result, parse_record, parse_spec
+from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
 
 RESULTS = "results"
@@ -34,29 +36,14 @@ SUMMARY = "summary.json"
 
 
 def spec_from_json(d: dict[str, Any]) -> RunSpec:
-    names = {f.name for f in fields(RunSpec)}
-    return RunSpec(**{k: v for k, v in d.items() if k in names})
+    """A :class:`RunSpec` from its JSON form, every field checked (:class:`BadResult` if not)."""
+    return parse_spec(d)
 
 
 def record_from_json(d: dict[str, Any]) -> RunRecord:
-    """Rebuild a :class:`RunRecord` from its JSON form (``None`` stands for non-finite floats)."""
-    names = {f.name for f in fields(RunRecord)}
-    kw = {k: v for k, v in d.items() if k in names}
-    kw["spec"] = spec_from_json(d["spec"])
-    kw["curve"] = tuple(
-        CurvePoint(**{k: v if k in _OPTIONAL_CURVE else _num(v) for k, v in c.items()})
-        for c in d.get("curve", ())
-    )
-    for k in ("train_acc", "test_acc", "train_loss", "test_loss", "param_norm"):
-        kw[k] = _num(kw[k])
-    return RunRecord(**kw)
-
-
-_OPTIONAL_CURVE = ("o_t", "o_m")  # None: not recorded (not a non-finite value)
-
-
-def _num(v: Any) -> Any:
-    return float("nan") if v is None else v
+    """A :class:`RunRecord` from its JSON form, every field checked (``None`` stands for a
+    non-finite loss); raises :class:`BadResult` on a field of the wrong type or range."""
+    return parse_record(d)
 
 
 class ExperimentStore:
@@ -79,14 +66,12 @@ class ExperimentStore:
         return path
 
     def read(self, spec: RunSpec) -> RunRecord | None:
-        """The finished record of ``spec``, or ``None`` if it has none (or an unreadable one)."""
-        path = self.path(spec)
+        """The finished record of ``spec``, or ``None`` if its file is missing or fails the
+        checks of :func:`~grokcheck.experiments.resultfile.load_result` (then it is retrained)."""
         try:
-            d = json.loads(path.read_text())
-            rec = record_from_json(d["record"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return load_result(self.path(spec))
+        except BadResult:
             return None
-        return rec if rec.spec == spec else None
 
     def has(self, spec: RunSpec) -> bool:
         return self.read(spec) is not None
@@ -105,16 +90,26 @@ class ExperimentStore:
         return out
 
     def records(self, specs: Iterable[RunSpec] | None = None) -> list[RunRecord]:
-        """Finished records of ``specs`` in their order (all result files, sorted, when ``None``)."""
+        """Finished records of ``specs`` in their order (every valid result file, sorted, when ``None``)."""
         if specs is not None:
             return [r for r in (self.read(s) for s in specs) if r is not None]
-        out = []
-        for path in sorted(self.results_dir.glob("*.json")) if self.results_dir.is_dir() else ():
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[RunRecord], list[str]]:
+        """Every valid result file's record (sorted by file name), and one line per file refused.
+
+        A refused file (see :mod:`grokcheck.experiments.resultfile`) is never counted; the
+        line names the file and what is wrong with it.
+        """
+        if not self.results_dir.is_dir():
+            return [], []
+        good, bad = [], []
+        for path in sorted(self.results_dir.glob("*.json")):
             try:
-                out.append(record_from_json(json.loads(path.read_text())["record"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return out
+                good.append(load_result(path))
+            except BadResult as e:
+                bad.append(f"ignored {path}: {e}")
+        return good, bad
 
     def write_table(self, records: Sequence[RunRecord]) -> Path:
         """Write the results table (CSV, one row per run) and return its path."""
@@ -159,7 +154,7 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         return [{k: (v if k in _TEXT else _parse(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-_TEXT = {"key", "experiment", "kind", "task", "stopped", "loss_dtype"}
+_TEXT = {"key", "experiment", "kind", "task", "stopped", "loss_dtype", "key_frequencies"}
 
 
 def _empty_row() -> dict[str, object]:

@@ -49,13 +49,16 @@ def load_checkpoint(path: str | Path, *, kind: str | tuple[str, ...]) -> dict[st
     """
     path = Path(path)
     kinds = (kind,) if isinstance(kind, str) else kind
+    if path.exists() and not path.is_file():
+        raise RunError(f"checkpoint {path} is a folder or special file, not a checkpoint")
     if not path.is_file():
         raise RunError(f"checkpoint {path} not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for truncated or foreign files
-        reason = " ".join(str(e).split())[:120] or type(e).__name__
-        raise RunError(f"checkpoint {path} is corrupt or not a checkpoint ({reason})") from None
+    except Exception:  # torch raises many types (and long messages) for truncated or foreign files
+        raise RunError(
+            f"checkpoint {path} is corrupt or not a grokcheck checkpoint (torch cannot read it)"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise RunError(f"checkpoint {path} is not a grokcheck transformer checkpoint")
     if data.get("version") != VERSION:
@@ -72,6 +75,27 @@ def load_checkpoint(path: str | Path, *, kind: str | tuple[str, ...]) -> dict[st
 
 
 # --- what a checkpoint holds, and reading a run folder back -------------------------------
+
+
+def resumable_checkpoint(out: Path, name: str = "checkpoint.pt") -> Path | None:
+    """The checkpoint a ``--resume`` of run folder ``out`` continues from, or ``None`` when the
+    run was killed before its first checkpoint (then it starts again).
+
+    Raises :class:`RunError` when ``out/name`` is not a file, and when the run had finished
+    (``summary.json`` is there) but its checkpoint is gone: starting again would replace a
+    finished run's metrics and summary.
+    """
+    path = out / name
+    if path.exists() and not path.is_file():
+        raise RunError(f"checkpoint {path} is a folder or special file, not a checkpoint")
+    if path.is_file():
+        return path
+    if (out / "summary.json").exists():
+        raise RunError(
+            f"{out} holds a finished run but its {name} is missing, so it cannot be resumed; "
+            "its files are left as they are"
+        )
+    return None
 
 
 def to_cpu(obj: Any) -> Any:

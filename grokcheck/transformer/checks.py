@@ -124,6 +124,7 @@ def batch_equals_alone_check(
         f"3 members (seeds, sizes, lr, wd, random labels differ), {steps} steps, float64: "
         f"largest relative parameter difference {worst:.1e} (tolerance {tol:g})",
         worst <= tol,
+        kind="self",
     )
 
 

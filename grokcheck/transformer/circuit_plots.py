@@ -2,9 +2,10 @@
 
 Figure 9: train and test loss on a log axis, and on a second axis the C_trig and C_mem correct
 logits (Appendix B's ``o_t``, ``o_m``) with the parameter norm, against steps (= epochs, full
-batch), for one run. Figure 3: for C_mem-only and C_gen-only runs at convergence, the correct
-logit against the parameter norm coloured by dataset size D (a, c), and "isologit curves":
-logits bucketed geometrically into six buckets, parameter norm against D per bucket (b, d).
+batch), for one run; below it, where recorded, Nanda et al.'s restricted and excluded loss.
+Figure 3: for C_mem-only and C_gen-only runs at convergence, the correct logit against the
+parameter norm coloured by dataset size D (a, c), and "isologit curves": logits bucketed
+geometrically into six buckets, parameter norm against D per bucket (b, d).
 """
 
 from __future__ import annotations
@@ -31,13 +32,22 @@ def plot_circuit_curves(
     o_t_key: str = "o_t_train",
     o_m_key: str = "o_m_train",
     norm_key: str = "param_norm",
+    restricted_key: str = "restricted_loss",
+    excluded_key: str = "excluded_loss",
+    chance: float | None = None,
 ) -> None:
     """Figure 9 for one run from its evaluation rows (dicts with ``step``, ``train_loss``,
-    ``test_loss`` and the three keys named; rows without a value are skipped per curve)."""
+    ``test_loss`` and the three keys named; rows without a value are skipped per curve).
+
+    When the rows carry Nanda et al.'s progress measures (``restricted_key``, ``excluded_key``
+    and their ``_test`` forms), a second panel shows them against the train and test loss on a
+    log axis, with the chance loss ``log p`` as a dotted line when ``chance`` is given."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.0, 4.2))
-    ax = fig.subplots()
+    progress = any(r.get(restricted_key) is not None or r.get(excluded_key) is not None for r in rows)
+    fig = Figure(figsize=(7.0, 8.0), layout="constrained") if progress else Figure(figsize=(7.0, 4.2))
+    axes = fig.subplots(2 if progress else 1, 1, squeeze=False)[:, 0]
+    ax = axes[0]
     right = ax.twinx()
     for key, color, label, axis in (
         ("train_loss", "tab:blue", "Train loss", ax),
@@ -46,13 +56,8 @@ def plot_circuit_curves(
         (o_m_key, MEM_COLOR, "C_mem logit", right),
         (norm_key, NORM_COLOR, "Parameter norm", right),
     ):
-        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-        if key.endswith("loss"):
-            pts = [(s, max(v, 1e-12)) for s, v in pts]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            style = "--" if axis is right and key == norm_key else "-"
-            axis.plot(xs, ys, style, color=color, label=label)
+        style = "--" if axis is right and key == norm_key else "-"
+        _curve(axis, rows, key, style=style, color=color, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("Epochs (= steps, full batch)")
     ax.set_ylabel("Loss")
@@ -61,7 +66,36 @@ def plot_circuit_curves(
     more = right.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="best", fontsize="small")
     ax.set_title(title, fontsize="medium")
+    if progress:
+        low = axes[1]
+        for key, style, color, label in (
+            ("train_loss", "-", "tab:blue", "Train loss"),
+            ("test_loss", "-", "tab:red", "Test loss"),
+            (restricted_key, "-", TRIG_COLOR, "Restricted loss (train)"),
+            (restricted_key + "_test", ":", TRIG_COLOR, "Restricted loss (test)"),
+            (excluded_key, "-", MEM_COLOR, "Excluded loss (train)"),
+            (excluded_key + "_test", ":", MEM_COLOR, "Excluded loss (test)"),
+        ):
+            _curve(low, rows, key, style=style, color=color, label=label)
+        if chance is not None:
+            low.axhline(chance, color="grey", linestyle=":", linewidth=1, label="Chance (log p)")
+        low.set_yscale("log")
+        low.set_xlabel("Epochs (= steps, full batch)")
+        low.set_ylabel("Loss")
+        low.set_title(
+            "Progress measures (Nanda et al., 2023): key frequencies kept / removed", fontsize="medium"
+        )
+        low.legend(loc="best", fontsize="small")
     save_figure(fig, path)
+
+
+def _curve(axis, rows: Sequence[Mapping[str, Any]], key: str, **style) -> None:
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    if key.endswith("loss") or key.endswith("loss_test"):
+        pts = [(s, max(v, 1e-12)) for s, v in pts]
+    if pts:
+        xs, ys = zip(*pts, strict=True)
+        axis.plot(xs, ys, style.pop("style"), **style)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Appendix B's measurements of a saved run: its network and the data it was trained on.
+"""Appendix B's measurements and Nanda et al.'s progress measures of a saved run: its network
+and the data it was trained on.
 
 The run's config is rebuilt from its checkpoint (:func:`grokcheck.configs.from_jsonable`) and
 asked for its own split (``TrainConfig.train_split`` / ``UngrokConfig.train_split``), so the
@@ -14,7 +15,7 @@ import torch
 
 from grokcheck.configs import from_jsonable
 from grokcheck.errors import RunError
-from grokcheck.transformer import tasks
+from grokcheck.transformer import progress_measures, tasks
 from grokcheck.transformer.checkpoint import load_checkpoint
 from grokcheck.transformer.circuits import CircuitMetrics, check_task, measure_state
 
@@ -74,6 +75,24 @@ def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu")
     sp, labels = run_split(ckpt["config"])
     try:
         return measure_state(ckpt["model"], sp, train_labels=labels, device=device)
+    except (KeyError, RuntimeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise RunError(f"checkpoint {path} does not hold a reference-model state ({reason})") from None
+
+
+def progress_of_run(
+    run_dir, *, checkpoint=None, device: torch.device | str = "cpu"
+) -> progress_measures.ProgressMeasures:
+    """Nanda et al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`) for the
+    network saved in a run folder, with the key frequencies read from its W_E; as :func:`measure_run`.
+
+    Raises:
+        RunError: a missing or corrupt checkpoint. InputError: a run of another task.
+    """
+    path, ckpt = _load(run_dir, checkpoint)
+    sp, labels = run_split(ckpt["config"])
+    try:
+        return progress_measures.measure_state(ckpt["model"], sp, train_labels=labels, device=device)
     except (KeyError, RuntimeError, IndexError) as e:
         reason = " ".join(str(e).split())[:120]
         raise RunError(f"checkpoint {path} does not hold a reference-model state ({reason})") from None

@@ -44,7 +44,7 @@ class ConvergenceConfig:
     require_train_100: bool = False
 
     def __post_init__(self) -> None:
-        validate.int_at_least("window", self.window, 1)
+        validate.steps("window", self.window, 1)
         validate.positive_float("norm_rtol", self.norm_rtol)
         if self.loss_rtol is not None:
             validate.positive_float("loss_rtol", self.loss_rtol)

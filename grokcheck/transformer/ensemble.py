@@ -26,7 +26,7 @@ import torch
 
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer import engine, tasks
+from grokcheck.transformer import engine, loss_precision, tasks
 from grokcheck.transformer.convergence import ConvergenceConfig
 from grokcheck.transformer.loop import evaluation_row
 from grokcheck.transformer.metrics import Row
@@ -114,8 +114,8 @@ class EnsembleConfig:
                     "train_size",
                     f"each member needs 1 <= train size < {n} ({self.task} has {n} examples), got {size}",
                 )
-        validate.int_at_least("steps", self.steps, 0)
-        validate.int_at_least("eval_every", self.eval_every, 1)
+        validate.steps("steps", self.steps, 0)
+        validate.steps("eval_every", self.eval_every, 1)
         validate.beta("beta1", self.beta1)
         validate.beta("beta2", self.beta2)
         validate.positive_float("eps", self.eps)
@@ -347,8 +347,8 @@ class Ensemble:
     @torch.no_grad()
     def evaluate(self, members: Sequence[int] | None = None, step: int | None = None) -> list[Row]:
         """Loss (float64) and accuracy of each of ``members`` (default: those in the batch) on
-        its train set (scored on the labels it trains on) and test set (true labels), and its
-        parameter norm: one :class:`~grokcheck.transformer.metrics.Row` per member."""
+        its train set (scored on the labels it trains on) and test set (true labels), its
+        parameter norm and its train set's float32-loss diagnostics: one ``Row`` per member."""
         N = len(self.dataset)
         want = self.active if members is None else list(members)
         step = self.steps_done if step is None else step
@@ -375,12 +375,12 @@ class Ensemble:
                 nll = -lp.gather(2, y[..., None])[..., 0].cpu()
                 hit = (logits.argmax(dim=-1) == y).cpu()
                 for j, k in enumerate(ks):
-                    extra = None
-                    if self.circuits is not None:
-                        extra = self.circuits(logits[j], self.in_train[k].to(self.device), y[j])
+                    train = self.in_train[k].to(self.device)
+                    extra = self.circuits(logits[j], train, y[j]) if self.circuits is not None else None
+                    f32 = loss_precision.measure(logits[j][train], y[j][train])
                     rows[k] = evaluation_row(
                         step, nll=nll[j], hit=hit[j], in_train=self.in_train[k], norm=float(norms[j]),
-                        wall_s=0.0, circuits=extra,
+                        wall_s=0.0, circuits=extra, precision=f32,
                     )  # fmt: skip
         return [rows[k] for k in want]
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import torch
 
 from grokcheck.transformer.convergence import StopRule
+from grokcheck.transformer.loss_precision import LossPrecision
 from grokcheck.transformer.metrics import Row, Track
 
 #: reasons a member stops
@@ -206,9 +207,11 @@ def evaluation_row(
     norm: float,
     wall_s: float,
     circuits: dict[str, Any] | None = None,
+    precision: LossPrecision | None = None,
 ) -> Row:
     """A row from per-example losses and hits over the whole dataset ``(N,)`` and the member's
-    train mask ``(N,)``; the test set is the complement (empty: no test metrics)."""
+    train mask ``(N,)``; the test set is the complement (empty: no test metrics). ``precision``:
+    the float32-loss diagnostics of the train set, when measured."""
     test = ~in_train
     has_test = bool(test.any())
     return Row(
@@ -219,5 +222,7 @@ def evaluation_row(
         test_acc=float(hit[test].double().mean()) if has_test else None,
         param_norm=norm,
         wall_s=round(wall_s, 3),
+        collapse_f32=None if precision is None else precision.collapse_f32,
+        loss_gap_f32=None if precision is None else precision.loss_gap_f32,
         **(circuits or {}),
     )

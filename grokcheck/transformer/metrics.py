@@ -16,6 +16,12 @@ from typing import Any
 TEST_MILESTONES = (0.95, 0.99)
 #: circuit fields a row may carry (Appendix B, :mod:`grokcheck.transformer.circuits`)
 CIRCUIT_FIELDS = ("o_t", "o_m", "o_t_test", "o_m_test", "trig_fraction", "correct_logit")
+#: progress-measure fields a row may carry (:mod:`grokcheck.transformer.progress_measures`)
+PROGRESS_FIELDS = (
+    "restricted_loss", "restricted_loss_test", "excluded_loss", "excluded_loss_test", "key_frequencies",
+)  # fmt: skip
+#: float32-loss diagnostics a row may carry (:mod:`grokcheck.transformer.loss_precision`)
+PRECISION_FIELDS = ("collapse_f32", "loss_gap_f32")
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,12 @@ class Row:
     """Metrics at one step: float64 cross-entropies, accuracies, parameter norm, wall time.
 
     ``test_*`` are ``None`` when the run has no test set (pretraining on the full dataset).
-    The circuit fields are ``None`` unless the run records circuits (``--circuits``).
+    The circuit fields are ``None`` unless the run records circuits (``--circuits``). The
+    progress-measure fields (restricted and excluded loss on train and test, the key frequencies
+    read from W_E) are ``None`` unless the recorder also sees the network's embedding, as
+    ``grokcheck train --circuits`` does. ``collapse_f32`` and ``loss_gap_f32`` compare a float32
+    with a float64 cross-entropy on the train set (:mod:`grokcheck.transformer.loss_precision`);
+    ``None`` in rows recorded without them.
     """
 
     step: int
@@ -39,18 +50,28 @@ class Row:
     o_m_test: float | None = None
     trig_fraction: float | None = None
     correct_logit: float | None = None
+    restricted_loss: float | None = None
+    restricted_loss_test: float | None = None
+    excluded_loss: float | None = None
+    excluded_loss_test: float | None = None
+    key_frequencies: tuple[int, ...] | None = None
+    collapse_f32: float | None = None
+    loss_gap_f32: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The row as JSON-able data; circuit fields only when recorded."""
+        """The row as JSON-able data; circuit, progress and precision fields only when recorded."""
         d = asdict(self)
-        for k in CIRCUIT_FIELDS:
+        for k in CIRCUIT_FIELDS + PROGRESS_FIELDS + PRECISION_FIELDS:
             if d[k] is None:
                 del d[k]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Row:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        row = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if row.get("key_frequencies") is not None:  # a JSON list
+            row["key_frequencies"] = tuple(row["key_frequencies"])
+        return cls(**row)
 
     def finite(self) -> bool:
         """Whether the train loss and the parameter norm are finite numbers (not diverged)."""
@@ -76,6 +97,11 @@ class Track:
     @property
     def last(self) -> Row:
         return self.rows[-1]
+
+    @property
+    def step_collapse_f32(self) -> int | None:
+        """The first evaluation step at which a float32 loss collapsed on some train example."""
+        return next((r.step for r in self.rows if r.collapse_f32), None)
 
     def add_row(self, row: Row) -> None:
         self.rows.append(row)

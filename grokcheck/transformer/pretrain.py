@@ -55,9 +55,9 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         tasks.check_p(self.task, self.p)
         validate.seed("seed", self.seed)
-        validate.int_at_least("max_steps", self.max_steps, 1, flag="--pretrain-steps")
-        validate.int_at_least("eval_every", self.eval_every, 1)
-        validate.int_at_least("checkpoint_every", self.checkpoint_every, 1)
+        validate.steps("max_steps", self.max_steps, 1, flag="--pretrain-steps")
+        validate.steps("eval_every", self.eval_every, 1)
+        validate.steps("checkpoint_every", self.checkpoint_every, 1)
 
     def key(self) -> str:
         """Equal keys mean the same pretrained network (the engine choice is left out)."""

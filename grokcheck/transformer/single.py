@@ -3,7 +3,9 @@
 The training forward is :func:`grokcheck.transformer.engine.make_forward` (the exact table
 formulation, falling back to the reference model where it is not exact); evaluation runs the
 same forward over the whole dataset once and splits it into the train set (scored against the
-labels the run trains on, random ones included) and the test set (the true labels).
+labels the run trains on, random ones included) and the test set (the true labels), and
+measures on the train set what a float32 loss would have rounded away
+(:mod:`grokcheck.transformer.loss_precision`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from grokcheck.transformer import tasks
+from grokcheck.transformer import loss_precision, tasks
 from grokcheck.transformer.loop import evaluation_row
 from grokcheck.transformer.metrics import Row
 from grokcheck.transformer.model import param_norm
@@ -85,6 +87,8 @@ class SingleModel:
         nll = F.cross_entropy(logits.double(), self.scored, reduction="none")
         hit = logits.argmax(dim=-1) == self.scored
         extra = self.circuits(logits, self.in_train, self.scored) if self.circuits is not None else None
+        train = self.in_train
+        precision = loss_precision.measure(logits[train], self.scored[train])
         return [
             evaluation_row(
                 step,
@@ -94,6 +98,7 @@ class SingleModel:
                 norm=param_norm(self.model),
                 wall_s=0.0,
                 circuits=extra,
+                precision=precision,
             )
         ]
 
@@ -110,15 +115,19 @@ def make_forward(model: torch.nn.Module, engine: str) -> Callable[[torch.Tensor]
     return fast.make_forward(model, engine)
 
 
-def circuit_hook(p: int) -> CircuitHook:
+def circuit_hook(p: int, embedding: Callable[[], torch.Tensor] | None = None) -> CircuitHook:
     """Appendix B's measurements (:mod:`grokcheck.transformer.circuits`) as a row's circuit
     fields, for addition mod ``p``: o_t/o_m on the train set (scored on the labels trained on)
-    and on the test set, the trigonometric share of the logits and the mean correct logit."""
+    and on the test set, the trigonometric share of the logits and the mean correct logit.
+
+    With ``embedding`` (returns the network's current W_E), also Nanda et al.'s progress
+    measures (:mod:`grokcheck.transformer.progress_measures`): restricted and excluded loss on
+    the train and test sets, with the key frequencies read from W_E at that evaluation."""
     from grokcheck.transformer import circuits
 
     def hook(logits: torch.Tensor, in_train: torch.Tensor, scored: torch.Tensor) -> dict[str, Any]:
         m = circuits.measure_logits(logits, p, train_mask=in_train, train_labels=scored[in_train])
-        return {
+        fields = {
             "o_t": m.o_t_train,
             "o_m": m.o_m_train,
             "o_t_test": m.o_t_test,
@@ -126,6 +135,20 @@ def circuit_hook(p: int) -> CircuitHook:
             "trig_fraction": m.trig_fraction,
             "correct_logit": m.correct_logit_train,
         }
+        if embedding is not None:
+            from grokcheck.transformer import progress_measures
+
+            pm = progress_measures.measure_logits(
+                logits, p, train_mask=in_train, train_labels=scored[in_train], embedding=embedding()
+            )
+            fields.update(
+                restricted_loss=pm.restricted_loss_train,
+                restricted_loss_test=pm.restricted_loss_test,
+                excluded_loss=pm.excluded_loss_train,
+                excluded_loss_test=pm.excluded_loss_test,
+                key_frequencies=pm.key_frequencies,
+            )
+        return fields
 
     return hook
 
@@ -152,5 +175,5 @@ def single_stepper(
         train_idx=train_idx.to(dev),
         train_labels=train_labels,
         loss_dtype=LOSS_DTYPES[optim.loss_dtype],
-        circuits=circuit_hook(ds.p) if circuits else None,
+        circuits=circuit_hook(ds.p, embedding=lambda: model.W_E) if circuits else None,
     )

@@ -20,6 +20,7 @@ measures nothing the network was taught.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,13 @@ from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json
 from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
+from grokcheck.transformer.checkpoint import (
+    load_checkpoint,
+    restore_single,
+    resumable_checkpoint,
+    save_checkpoint,
+    single_payload,
+)
 from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
 from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Track
@@ -117,11 +124,11 @@ class TrainConfig(OptimConfig):
         if self.data_seed is not None:
             validate.seed("data_seed", self.data_seed)
         if self.steps is not None:
-            validate.int_at_least("steps", self.steps, 0)
-        validate.int_at_least("max_steps", self.max_steps, 1)
-        validate.int_at_least("hold_steps", self.hold_steps, 0)
-        validate.int_at_least("eval_every", self.eval_every, 1)
-        validate.int_at_least("checkpoint_every", self.checkpoint_every, 1)
+            validate.steps("steps", self.steps, 0)
+        validate.steps("max_steps", self.max_steps, 1)
+        validate.steps("hold_steps", self.hold_steps, 0)
+        validate.steps("eval_every", self.eval_every, 1)
+        validate.steps("checkpoint_every", self.checkpoint_every, 1)
         validate.positive_float("checkpoint_every_s", self.checkpoint_every_s)
         if self.until is not None:
             validate.choice("until", self.until, UNTIL)
@@ -161,7 +168,8 @@ class TrainConfig(OptimConfig):
 
 @dataclass(frozen=True)
 class Metrics:
-    """Metrics at one step: losses (float64 cross-entropy), accuracies, parameter norm."""
+    """Metrics at one step: losses (float64 cross-entropy), accuracies, parameter norm, and the
+    train set's float32-loss diagnostics (:mod:`grokcheck.transformer.loss_precision`)."""
 
     step: int
     train_loss: float
@@ -169,6 +177,8 @@ class Metrics:
     test_loss: float | None
     test_acc: float | None
     param_norm: float | None
+    collapse_f32: float | None = None
+    loss_gap_f32: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,9 @@ class TrainResult:
 
     ``step_train_100`` is exact (checked every step); the test milestones are the first
     evaluation step at which test accuracy reached 0.95 / 0.99. ``train_acc_drops`` counts
-    steps after ``step_train_100`` where train accuracy fell below 100%. ``stopped`` is
+    steps after ``step_train_100`` where train accuracy fell below 100%. ``step_collapse_f32``
+    is the first evaluation step at which a float32 loss was exactly 0 on some train example
+    (softmax collapse, :mod:`grokcheck.transformer.loss_precision`). ``stopped`` is
     ``grokked``, ``steps``, ``max_steps``, ``converged``, ``diverged`` or ``interrupted``.
     """
 
@@ -203,11 +215,11 @@ class TrainResult:
     initial_param_norm: float | None = None
     random_labels: bool = False
     note: str | None = None
+    step_collapse_f32: int | None = None
 
 
 def final_metrics(track: Track) -> Metrics:
-    r = track.last
-    return Metrics(r.step, r.train_loss, r.train_acc, r.test_loss, r.test_acc, r.param_norm)
+    return Metrics(**{f.name: getattr(track.last, f.name) for f in dataclasses.fields(Metrics)})
 
 
 def stop_rule(cfg: TrainConfig) -> StopRule | None:
@@ -259,7 +271,7 @@ def train(
         if out is None:
             raise InputError("out", "resume needs the run folder")
         remove_stale_temp_files(out)
-        if ckpt_path.is_file():  # else: killed before its first checkpoint, so start again
+        if resumable_checkpoint(out) is not None:  # else: killed before its first checkpoint
             ckpt = load_checkpoint(ckpt_path, kind="train")
             check_same_config(cfg, ckpt["config"], ckpt_path)
             tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
@@ -302,7 +314,7 @@ def train(
         from grokcheck.transformer.plots import plot_curves
 
         plot_curves(track_rows(tracks[0]), out / "curves.png", title=run_title(cfg, result), result=result)
-        if cfg.circuits:  # Figure 9: C_trig and C_mem correct logits and the parameter norm
+        if cfg.circuits:  # Figure 9 (C_trig, C_mem, parameter norm) and the progress measures
             from grokcheck.transformer.circuit_plots import plot_circuit_curves
 
             plot_circuit_curves(
@@ -311,6 +323,7 @@ def train(
                 title=run_title(cfg, result),
                 o_t_key="o_t",
                 o_m_key="o_m",
+                chance=math.log(ds.p),
             )
     if result.stopped == DIVERGED:
         raise RunError(divergence_message(cfg, tracks[0], out))
@@ -351,6 +364,7 @@ def phase_result(
         initial_param_norm=init_norm,
         random_labels=bool(getattr(cfg, "random_labels", False)),
         note=RANDOM_LABELS_NOTE if getattr(cfg, "random_labels", False) else None,
+        step_collapse_f32=track.step_collapse_f32,
     )
 
 

@@ -21,7 +21,13 @@ from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json
 from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
+from grokcheck.transformer.checkpoint import (
+    load_checkpoint,
+    restore_single,
+    resumable_checkpoint,
+    save_checkpoint,
+    single_payload,
+)
 from grokcheck.transformer.convergence import ConvergenceConfig, converged_rule
 from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Track
@@ -81,11 +87,11 @@ class UngrokConfig(OptimConfig):
             )
         if self.subset_seed is not None:
             validate.int_at_least("subset_seed", self.subset_seed, 0)
-        validate.int_at_least("ungrok_max_steps", self.ungrok_max_steps, 1)
+        validate.steps("ungrok_max_steps", self.ungrok_max_steps, 1)
         if self.ungrok_steps is not None:
-            validate.int_at_least("ungrok_steps", self.ungrok_steps, 0)
-        validate.int_at_least("eval_every", self.eval_every, 1)
-        validate.int_at_least("checkpoint_every", self.checkpoint_every, 1)
+            validate.steps("ungrok_steps", self.ungrok_steps, 0)
+        validate.steps("eval_every", self.eval_every, 1)
+        validate.steps("checkpoint_every", self.checkpoint_every, 1)
         validate.positive_float("checkpoint_every_s", self.checkpoint_every_s)
         if self.circuits and self.task != "add":
             raise InputError("circuits", f"circuits are measured for modular addition only, not {self.task}")
@@ -159,6 +165,7 @@ def ungrok(
         if out is None:
             raise InputError("out", "resume needs the run folder")
         remove_stale_temp_files(out)
+        resumable_checkpoint(out)  # a finished run without its checkpoint is refused here
     if out is not None:
         atomic_write_json(out / "config.json", cfg)
     pre = pretrain(

@@ -148,3 +148,52 @@ def test_an_ungrokking_run_is_measured_on_its_reduced_subset(cli, tmp_path: Path
         1.0, abs(want.o_m_train)
     )
     assert torch.isfinite(torch.tensor(data["trig_fraction"]))
+
+
+def test_progress_measures_in_json_and_table(cli, tmp_path: Path) -> None:
+    """The progress measures and the dominance verdicts ride along under their own keys, equal to
+    the library's on the run's own split; Appendix B's fields stay as they were."""
+    from grokcheck.transformer import progress_measures, tasks
+    from grokcheck.transformer.checkpoint import load_checkpoint
+    from grokcheck.transformer.dominance import dominance
+
+    run = handmade_run(tmp_path / "run", data_seed=4)
+    data = json.loads(cli("circuits", str(run), "--json", "--device", "cpu").out)
+    assert FIELDS <= set(data) and isinstance(data["key_frequencies"], list)
+    sp = tasks.split(tasks.make_dataset("add", 23), train_frac=0.5, seed=4)
+    want = progress_measures.measure_state(load_checkpoint(run / "checkpoint.pt", kind="train")["model"], sp)
+    got = data["progress"]
+    assert got["n_train"] == 264 and got["key_frequencies"] == list(want.key_frequencies)
+    for key in ("restricted_loss_train", "restricted_loss_test", "excluded_loss_train", "excluded_loss_test"):
+        assert got[key] == pytest.approx(getattr(want, key), rel=1e-9)
+    verdict = dominance(data["trig_fraction"], got["restricted_loss_train"], got["excluded_loss_train"], 23)
+    assert data["dominance"] == verdict.as_dict()
+    r = cli("circuits", str(run), "--device", "cpu")
+    assert r.code == 0 and "progress measures" in r.out and "restricted (key frequencies)" in r.out
+    assert "dominant circuit" in r.out and "C_trig (o_t)" in r.out
+
+
+def test_train_circuits_records_progress_measures(cli, tmp_path: Path) -> None:
+    """grokcheck train --circuits: every metrics row carries the progress measures, and the last
+    one matches grokcheck circuits on the saved network (training engine against the reference
+    forward pass, so to float32 precision)."""
+    out = tmp_path / "run"
+    args = ("--task", "add", "--p", "23", "--train-frac", "0.5", "--steps", "20", "--eval-every", "10",
+            "--circuits", "--threads", "1")  # fmt: skip
+    assert cli("train", *args, "--out", str(out)).code == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 0 and rows[-1]["step"] == 20 and len(rows) >= 3
+    for r in rows:
+        assert {
+            "o_t",
+            "restricted_loss",
+            "restricted_loss_test",
+            "excluded_loss",
+            "excluded_loss_test",
+        } <= set(r)
+        assert isinstance(r["key_frequencies"], list)
+    data = json.loads(cli("circuits", str(out), "--json", "--device", "cpu").out)["progress"]
+    assert rows[-1]["key_frequencies"] == data["key_frequencies"]
+    assert rows[-1]["restricted_loss"] == pytest.approx(data["restricted_loss_train"], rel=1e-4)
+    assert rows[-1]["excluded_loss_test"] == pytest.approx(data["excluded_loss_test"], rel=1e-4)
+    assert (out / "circuits.png").read_bytes()[:4] == b"\x89PNG"

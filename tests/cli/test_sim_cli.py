@@ -225,7 +225,7 @@ def test_help_states_every_range(cli):
 def test_existing_folder_is_not_overwritten(cli, tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     r = cli("sim", "--fig", "2a", "--out", str(tmp_path))
-    assert r.code == 1 and "already holds files" in r.err and "Traceback" not in r.err
+    assert r.code == 2 and "already holds files" in r.err and "Traceback" not in r.err  # usage
     assert "--resume" not in r.err and "new or empty folder" in r.err  # sim has no --resume
     assert (tmp_path / "keep.txt").read_text() == "mine"
     # the advice works: a new folder

@@ -181,15 +181,25 @@ def test_runtime_errors_exit_1_and_overwrite_nothing(cli, tmp_path: Path) -> Non
     run = tmp_path / "run"
     assert cli("train", *TINY, "--steps", "3", "--out", str(run)).code == 0
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    r = cli("train", *TINY, "--steps", "3", "--out", str(run))  # not empty, no --resume
-    assert r.code == 1 and one_line_error(r.err) and "already holds files" in r.err
+    r = cli("train", *TINY, "--steps", "3", "--out", str(run))  # not empty, no --resume: a usage error
+    assert r.code == 2 and one_line_error(r.err) and "already holds files" in r.err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
     (run / "checkpoint.pt").write_bytes(b"garbage")
     r = cli("train", "--steps", "6", "--out", str(run), "--resume")
     assert r.code == 1 and one_line_error(r.err) and "corrupt" in r.err
-    # a run killed before its first checkpoint restarts from step 0 with its saved config
+    # a finished run whose checkpoint is gone is refused: restarting would replace its results
     (run / "checkpoint.pt").unlink()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    r = cli("train", "--steps", "6", "--out", str(run), "--resume", "--json")
+    assert r.code == 1 and one_line_error(r.err) and "finished run" in r.err and r.out == ""
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    (run / "checkpoint.pt").mkdir()  # a folder where the checkpoint belongs
+    r = cli("train", "--steps", "6", "--out", str(run), "--resume")
+    assert r.code == 1 and one_line_error(r.err) and "not a checkpoint" in r.err
+    (run / "checkpoint.pt").rmdir()
+    # a run killed before its first checkpoint (no summary yet) restarts from step 0 with its config
+    (run / "summary.json").unlink()
     r = cli("train", "--steps", "6", "--out", str(run), "--resume", "--json")
     assert r.code == 0 and json.loads(r.out)["steps"] == 6, r.err
 

@@ -397,7 +397,7 @@ def test_all_verdicts_names():
     names = [v.name for v in P.all_verdicts([], tasks=("add", "mul"))]
     assert names == [
         "P1", "P2", "P3 (D_crit)", "P3 (accuracy)", "P2 [mul]", "P3 (D_crit) [mul]", "P3 (accuracy) [mul]",
-        "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis",
+        "D_crit", "P4 (scratch)", "P4 (ungrok)", "Hysteresis", "Circuit measures",
     ]  # fmt: skip
     assert all(v.status == "not_run" for v in P.all_verdicts([]))
 

@@ -38,3 +38,36 @@ def test_real_runner_tiny(tmp_path, name):
         assert rec.stopped in ("converged", "max_steps", "diverged")
     again = run_experiment(cfg, runner=lambda *a, **k: pytest.fail("a finished run was rerun"))
     assert again.n_skipped == r.n_total and [x.row() for x in again.records] == [x.row() for x in r.records]
+
+
+def test_pretraining_inside_an_experiment_resumes_where_it_stopped(tmp_path):
+    """Stopped mid-pretraining (as Ctrl-C does), the experiment keeps a pretraining checkpoint; the
+    rerun continues from it (it never restarts at step 0) and ends exactly where an uninterrupted
+    run ends. The checkpoint is removed once the network is cached."""
+    from grokcheck.experiments.runner import run_chunk
+    from grokcheck.experiments.spec import RunSpec
+
+    spec = RunSpec("ungrok", "ungrok", "add", 23, 150, 1.0, 0, 20, eval_every=10, pretrain_max_steps=120)
+    whole = run_chunk([spec], cache_dir=tmp_path / "c1", checkpoint_dir=tmp_path / "k1")[0]
+
+    seen: list[tuple[str, int]] = []
+
+    def progress(ev):
+        seen.append((ev.phase, ev.step))
+
+    def stop_at_60():
+        return any(phase == "pretrain" and step >= 60 for phase, step in seen)
+
+    ckpts, cache = tmp_path / "k2", tmp_path / "c2"
+    cut = run_chunk([spec], cache_dir=cache, checkpoint_dir=ckpts, stop=stop_at_60, progress=progress)[0]
+    assert cut.stopped == "interrupted" and not any(cache.glob("*.pt"))
+    saved = list(ckpts.glob("pretrain-*/checkpoint.pt"))
+    assert len(saved) == 1
+    seen.clear()
+    again = run_chunk([spec], cache_dir=cache, checkpoint_dir=ckpts, progress=progress)[0]
+    first_pretrain = min(step for phase, step in seen if phase == "pretrain")
+    assert first_pretrain >= 60  # continued, not restarted
+    timeless = {k: v for k, v in again.row().items() if k != "wall_s"}
+    assert timeless == {k: v for k, v in whole.row().items() if k != "wall_s"}
+    assert again.curve == whole.curve
+    assert not list(ckpts.glob("pretrain-*")) and len(list(cache.glob("*.pt"))) == 1

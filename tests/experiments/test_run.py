@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from grokcheck.errors import InputError, RunError
+from grokcheck.errors import FolderError, InputError, RunError
 from grokcheck.experiments.grid import GridOverrides
 from grokcheck.experiments.run import ExperimentConfig, plan, run_experiment
 from tests.experiments.fakes import fake_runner
@@ -48,8 +48,9 @@ def test_plan_rejects_bad_config(tmp_path):
         plan(ExperimentConfig("ungrok", scheduler="tcp://x:1"))
     f = tmp_path / "file"
     f.write_text("")
-    with pytest.raises(InputError):
+    with pytest.raises(FolderError, match="is a file, not a folder") as e:  # a usage error
         plan(ExperimentConfig("ungrok", out=f))
+    assert e.value.exit_code == 2
 
 
 def test_dask_missing_is_a_clear_error(tmp_path, monkeypatch):
@@ -78,12 +79,12 @@ def test_a_users_folder_is_never_taken_over(tmp_path):
     run_dir = tmp_path / "train-run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text('{"task": "add"}')  # a grokcheck train run, say
-    with pytest.raises(InputError, match="not an experiment folder"):
+    with pytest.raises(FolderError, match="not an experiment folder"):
         run_experiment(ExperimentConfig("ungrok", grid=O, out=run_dir, figures=False), runner=fake_runner)
     assert (run_dir / "config.json").read_text() == '{"task": "add"}' and len(list(run_dir.iterdir())) == 1
     run_experiment(ExperimentConfig("ungrok", grid=O, out=tmp_path / "u", figures=False), runner=fake_runner)
     before = (tmp_path / "u" / "summary.json").read_text()
-    with pytest.raises(InputError, match="experiment 'ungrok' folder"):
+    with pytest.raises(FolderError, match="experiment 'ungrok' folder"):
         run_experiment(ExperimentConfig("semigrok", out=tmp_path / "u", figures=False), runner=fake_runner)
     assert (tmp_path / "u" / "summary.json").read_text() == before
     # an empty folder, and the experiment's own folder (a resume), are fine
