@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 Row = Mapping[str, Any]
 

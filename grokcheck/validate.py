@@ -174,13 +174,15 @@ def parse_int_list(
     """Parse ``"1,2,3"`` strictly into 1 to ``max_items`` integers in ``[low, high]`` (exactly:
     ``2^63 - 1`` stays itself); an empty item is an error, as in :func:`parse_number_list`."""
     values = []
-    for i, t in enumerate(_items(name, text, max_items, flag)):
+    for t in _items(name, text, max_items, flag):
         try:
             x = int(t)
         except ValueError:
             raise InputError(name, f"expected comma-separated integers, got {t!r}", flag=flag) from None
         if not low <= x <= high:
-            raise InputError(name, f"every value must be an integer in [{low}, {high}], got {shown(x)}", flag=flag)
+            raise InputError(
+                name, f"every value must be an integer in [{low}, {high}], got {shown(x)}", flag=flag
+            )
         values.append(x)
     return tuple(values)
 

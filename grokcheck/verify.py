@@ -9,10 +9,8 @@ runs, so they are added only on request: ``experiments="run"`` runs the quick sc
 experiments into ``experiments_dir`` (resuming what is there), ``experiments="from"`` reads
 finished experiment folders under ``experiments_dir``.
 
-Two kinds of row: a **claim** of the paper (a theorem, a figure's caption, a prediction), and a
-**self**-check of the toolkit (its own arithmetic against an independent computation). A claim
-that fails is a finding about the paper; a self-check that fails means something here is
-broken, and then no claim row can be trusted.
+Rows are :class:`grokcheck.verdicts.Check` (a claim of the paper or a self-check of the
+toolkit; :mod:`grokcheck.verdicts` says how they combine).
 
 How ``not_run`` counts: a row that was not run is never a pass. The overall ``status`` is
 ``"broken"`` if a self-check fails, else ``"fail"`` if a claim fails, else ``"incomplete"`` if
@@ -28,42 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grokcheck.verdicts import EXIT_STATUS, KINDS, STATUSES, Check, overall
+
+__all__ = ["EXIT_STATUS", "KINDS", "PROVIDERS", "STATUSES", "Check", "VerifyResult", "overall", "run_verify"]
+
 #: modules with a ``checks(quick)`` function, in the order their rows are shown
 PROVIDERS: tuple[str, ...] = (
     "grokcheck.theory.checks",
     "grokcheck.sim.checks",
     "grokcheck.transformer.checks",
 )
-STATUSES = ("pass", "fail", "not_run")
-KINDS = ("claim", "self")
-#: the exit status of ``grokcheck verify`` for each overall status
-EXIT_STATUS = {"pass": 0, "broken": 1, "fail": 3, "incomplete": 4}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verified claim. ``figure`` is the measured number or short fact that backs ``holds``.
-
-    ``status`` defaults to ``"pass"``/``"fail"`` from ``holds``; ``"not_run"`` forces ``holds``
-    to false. ``kind`` is ``"claim"`` (the paper's) or ``"self"`` (the toolkit's own arithmetic).
-    """
-
-    name: str
-    source: str  # where the claim is in the paper, e.g. "Theorem D.4" or "Figure 2a"
-    figure: str
-    holds: bool
-    detail: str = ""
-    status: str | None = None
-    kind: str = "claim"
-
-    def __post_init__(self) -> None:
-        status = self.status or ("pass" if self.holds else "fail")
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "status", status)
-        object.__setattr__(self, "holds", status == "pass")
 
 
 @dataclass(frozen=True)
@@ -75,18 +47,6 @@ class VerifyResult:
     #: per experiment run by ``experiments="run"``: its wall time and runs finished/converged
     #: (:class:`grokcheck.experiments.run.ExperimentStats`); empty otherwise
     experiments: tuple[Any, ...] = ()
-
-
-def overall(rows: tuple[Check, ...] | list[Check]) -> str:
-    """``"broken"`` if a self-check fails, ``"fail"`` if a claim fails, ``"incomplete"`` if a row
-    was not run (or there are none), else ``"pass"``."""
-    if any(c.status == "fail" and c.kind == "self" for c in rows):
-        return "broken"
-    if any(c.status == "fail" for c in rows):
-        return "fail"
-    if not rows or any(c.status == "not_run" for c in rows):
-        return "incomplete"
-    return "pass"
 
 
 def run_verify(
@@ -139,7 +99,12 @@ def run_verify(
     if experiments is not None:
         if experiments == "run":
             found = exp.run_quick(
-                experiments_dir, runner=runner, progress=progress, on_experiment=ran.append, stop=stop, warn=warn
+                experiments_dir,
+                runner=runner,
+                progress=progress,
+                on_experiment=ran.append,
+                stop=stop,
+                warn=warn,
             )
         else:
             found = exp.from_dir(experiments_dir, warn)

@@ -40,7 +40,9 @@ def test_a_failing_self_check_says_broken_not_fail(monkeypatch, cli):
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", (p,))
     r = cli("verify")
     assert r.code == 1 and "BROKEN" in r.out and "self-check" in r.out
-    ok = _provider("_fake_claim_fails", [Check("a", "X", "1", False), Check("own", "b", "x", True, kind="self")])
+    ok = _provider(
+        "_fake_claim_fails", [Check("a", "X", "1", False), Check("own", "b", "x", True, kind="self")]
+    )
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", (ok,))
     r = cli("verify")
     assert r.code == 3 and "a claim of the paper does not hold" in r.out

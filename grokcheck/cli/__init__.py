@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.UsageError as e:  # bad flag, bad value, unknown command
         if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # a bare group: show its help
             sys.stdout.write(e.ctx.get_help() + "\n")
-            _error(f"missing command; choose one of those listed by {e.ctx.command_path} --help", e.ctx.command_path)
+            _error(
+                f"missing command; choose one of those listed by {e.ctx.command_path} --help",
+                e.ctx.command_path,
+            )
             raise SystemExit(2) from None
         _error(e.format_message(), e.ctx.command_path if e.ctx else "grokcheck")
         code = 2

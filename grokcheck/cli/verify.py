@@ -128,7 +128,8 @@ def _run(kw: dict[str, Any], *, full: bool, from_dir: Path | None, json_out: boo
             on_check=lambda c: (
                 note(c),
                 out_c.print(
-                    f"  {_MARK[c.status]}  " + escape(f"{_source(c):<14} {c.name}: {c.figure}"), soft_wrap=True
+                    f"  {_MARK[c.status]}  " + escape(f"{_source(c):<14} {c.name}: {c.figure}"),
+                    soft_wrap=True,
                 ),
             ),
         )

@@ -36,7 +36,9 @@ def measure_labels(row: dict[str, Any]) -> Any:
     """The :class:`~grokcheck.transformer.dominance.Dominance` of one results row, or ``None``."""
     from grokcheck.transformer.dominance import dominance
 
-    if row.get("task") != "add" or not all(ok(row.get(k)) for k in ("trig_fraction", "restricted_loss", "excluded_loss")):
+    if row.get("task") != "add" or not all(
+        ok(row.get(k)) for k in ("trig_fraction", "restricted_loss", "excluded_loss")
+    ):
         return None
     return dominance(row["trig_fraction"], row["restricted_loss"], row["excluded_loss"], row["p"])
 

@@ -14,7 +14,7 @@ from grokcheck.errors import InputError
 from grokcheck.experiments.predictions import Verdict, all_verdicts
 from grokcheck.experiments.spec import RunRecord
 from grokcheck.experiments.store import RESULTS, ExperimentStore
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 #: the experiments ``verify --full`` runs (quick scale), in this order
 FULL = ("efficiency", "ungrok", "semigrok", "hysteresis")
@@ -78,7 +78,9 @@ def check_from_dir(root: str | Path | None) -> Path:
     if root is None or not Path(root).exists():
         raise InputError("from_dir", f"no such folder: {root}", flag="--from")
     if not Path(root).is_dir():
-        raise InputError("from_dir", f"{root} is a file; give the folder holding experiment folders", flag="--from")
+        raise InputError(
+            "from_dir", f"{root} is a file; give the folder holding experiment folders", flag="--from"
+        )
     if not folders(root):
         raise InputError("from_dir", f"no experiment folders (with results/) under {root}", flag="--from")
     return Path(root)
@@ -95,7 +97,8 @@ def _quick_configs(root: Path, device: str = "cpu") -> list[Any]:
 
     # the pretrained networks live inside the verification's folder, not in ./runs
     return [
-        ExperimentConfig(name, "quick", out=root / name, device=device, cache_dir=root / CACHE) for name in FULL
+        ExperimentConfig(name, "quick", out=root / name, device=device, cache_dir=root / CACHE)
+        for name in FULL
     ]
 
 

@@ -47,7 +47,11 @@ def load_result(path: str | Path) -> RunRecord:
         raise BadResult(f"unreadable ({getattr(e, 'strerror', None) or type(e).__name__})") from None
     except ValueError:
         raise BadResult("not valid JSON") from None
-    if not isinstance(d, dict) or not isinstance(d.get("spec"), dict) or not isinstance(d.get("record"), dict):
+    if (
+        not isinstance(d, dict)
+        or not isinstance(d.get("spec"), dict)
+        or not isinstance(d.get("record"), dict)
+    ):
         raise BadResult("not a result file (needs 'key', 'spec' and 'record')")
     spec = parse_spec(d["spec"])
     key = spec.key()
@@ -107,7 +111,9 @@ def parse_record(d: dict[str, Any]) -> RunRecord:
         _need(isinstance(keys, list), "key_frequencies must be a list of integers or null")
         kw["key_frequencies"] = tuple(_int(k, "key_frequencies[]", 1, spec.p) for k in keys)
     _number(kw.get("trig_fraction"), "trig_fraction", low=0.0, high=1.0, optional=True)
-    _need(kw.get("gen_only") is None or isinstance(kw["gen_only"], bool), "gen_only must be true, false or null")
+    _need(
+        kw.get("gen_only") is None or isinstance(kw["gen_only"], bool), "gen_only must be true, false or null"
+    )
     _number(kw.get("wall_s", 0.0), "wall_s", low=0.0)
     kw["curve"] = _curve(kw.get("curve", []), kw["steps"])
     return RunRecord(**kw)

@@ -28,7 +28,7 @@ import torch
 from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
 from grokcheck.transformer.batch import MemberResult, train_ensemble
 from grokcheck.transformer.convergence import ConvergenceConfig
-from grokcheck.transformer.ensemble import EnsembleConfig, Member
+from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
 from grokcheck.transformer.loop import INTERRUPTED, Event
 from grokcheck.transformer.optim import OptimConfig
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain

@@ -164,7 +164,9 @@ class RunRecord:
             "restricted_loss_test": self.restricted_loss_test,
             "excluded_loss": self.excluded_loss,
             "excluded_loss_test": self.excluded_loss_test,
-            "key_frequencies": None if self.key_frequencies is None else " ".join(map(str, self.key_frequencies)),
+            "key_frequencies": None
+            if self.key_frequencies is None
+            else " ".join(map(str, self.key_frequencies)),
             "o_t_prev": self.o_t_prev,
             "o_m_prev": self.o_m_prev,
             "kappa": self.kappa,

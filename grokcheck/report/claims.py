@@ -43,7 +43,6 @@ def claim_for(name: str) -> PaperClaim | None:
 def claims() -> dict[str, PaperClaim]:
     """Every prediction verdict's :class:`PaperClaim`, by verdict name."""
     from grokcheck.experiments.convcheck import ACC_TOL
-    from grokcheck.transformer.dominance import FIT_FRACTION, TRIG_GEN, TRIG_MEM
     from grokcheck.experiments.hysteresis import CIRCUIT_RTOL, SAME_TOL, Q
     from grokcheck.experiments.predictions import (
         ACC_WD_TOL,
@@ -62,6 +61,7 @@ def claims() -> dict[str, PaperClaim]:
         TRAIN_FULL,
         WD_FACTOR,
     )
+    from grokcheck.transformer.dominance import FIT_FRACTION, TRIG_GEN, TRIG_MEM
 
     middling = (
         f"Middling = test accuracy in ({MID_LO}, {MID_HI}) with train accuracy >= {TRAIN_FULL}; "

@@ -36,7 +36,7 @@ from grokcheck.report.facts import (
     fmt_value,
     grid_facts,
 )
-from grokcheck.verify import overall
+from grokcheck.verdicts import overall
 
 VERIFY_RECORD = "verify.json"
 TRAIN_FILES = ("config.json", "summary.json", "metrics.jsonl")

@@ -17,10 +17,13 @@ from typing import Any
 
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
-from grokcheck.report import html_page, markdown
 from grokcheck.report.collect import VERIFY_RECORD, build_report, folder_kind
 from grokcheck.report.content import Report
 from grokcheck.report.facts import environment
+from grokcheck.report.html_page import GENERATOR as HTML_MARK
+from grokcheck.report.html_page import render_html
+from grokcheck.report.markdown import GENERATOR as MD_MARK
+from grokcheck.report.markdown import render_markdown
 
 FORMATS = ("html", "md")
 REPORT_NAMES = {"html": "report.html", "md": "report.md"}
@@ -35,7 +38,7 @@ def is_report(path: Path) -> bool:
             head = f.read(_HEAD_BYTES)
     except OSError:
         return False
-    return html_page.GENERATOR.encode() in head or head.startswith(markdown.GENERATOR.encode())
+    return HTML_MARK.encode() in head or head.startswith(MD_MARK.encode())
 
 
 def report_paths(root: Path, out: Path | None, formats: Sequence[str]) -> dict[str, Path]:
@@ -111,9 +114,9 @@ def save(report: Report, paths: dict[str, Path]) -> tuple[Path, ...]:
     """Render ``report`` in each format of ``paths`` and write it there (atomically)."""
     for fmt, path in paths.items():
         if fmt == "html":
-            text = html_page.render_html(report)
+            text = render_html(report)
         else:
-            text = markdown.render_markdown(report, at=path.parent)
+            text = render_markdown(report, at=path.parent)
         atomic_write_text(path, text)
     return tuple(paths.values())
 

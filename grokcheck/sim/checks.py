@@ -18,7 +18,7 @@ import numpy as np
 from grokcheck.sim.crosscheck import cross_check
 from grokcheck.sim.dynamics import Trace, converge, grokking_summary, simulate
 from grokcheck.sim.model import PRESETS, SimConfig
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 #: Figure 2a's caption: "C_gen only starts to grow significantly by step 2500"; we accept a
 #: first step with w_gen >= ONSET_LEVEL within this window

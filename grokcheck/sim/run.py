@@ -30,7 +30,7 @@ from grokcheck.sim.dynamics import (
     simulate,
 )
 from grokcheck.sim.model import PRESETS, SETTINGS_RANGES, SimConfig, check_range, config_fields
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 #: what ``--fig`` accepts: one panel, or "2" for all three
 FIGURES = ("2", "2a", "2b", "2c")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 #: kappa values for the D.4 grid at q = 2: both cases, near the boundary and on it
 KAPPA_GRID = (0.5, 1.0, 1.2, 1.5, 1.9, 1.99, 2.0, 2.01, 2.5, 4.0)

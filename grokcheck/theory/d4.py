@@ -166,7 +166,12 @@ def predicted_weights(
     hi = 1.0
     while slope(hi) < 0:
         hi *= 2.0
-    c = brentq(slope, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    tiny = 1e-300
+    if slope(tiny) >= 0:
+        # near kappa = q, c^(r-1) jumps from 0 to ~1 within (0, 1e-300]: the root lies below
+        # float resolution and the optimum is w = 0 (weight decay outweighs any logit gain)
+        return 0.0 * v, tied, ""
+    c = brentq(slope, tiny, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
     return c * v, tied, ""
 
 

@@ -11,23 +11,32 @@ theorem's prediction. ``cfg`` is a :class:`grokcheck.theory.d4.D4Config`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from grokcheck.theory import xent
 
-if TYPE_CHECKING:
-    from grokcheck.theory.d4 import D4Config
+
+class Eq6Constants(Protocol):
+    """What these functions read of a :class:`grokcheck.theory.d4.D4Config` (Equation 6's
+    constants), named here so that this module does not import the one that imports it."""
+
+    kappa: float
+    q: float
+    alpha: float
+    n_labels: int
+    norms: Sequence[float]
 
 
-def log10_weight_bound(P: float, cfg: D4Config) -> float:
+def log10_weight_bound(P: float, cfg: Eq6Constants) -> float:
     """log10 of :func:`weight_bound`, computed in logs so that it never overflows."""
     inner = math.log10(cfg.q) + math.log10(math.log(cfg.n_labels)) - math.log10(cfg.alpha)
     return cfg.kappa / cfg.q * (inner - cfg.q * math.log10(P))
 
 
-def weight_bound(P: float, cfg: D4Config) -> float:
+def weight_bound(P: float, cfg: Eq6Constants) -> float:
     """Largest weight a global minimiser can give a circuit of norm ``P``.
 
     Past it the weight-decay term alone exceeds L(0) = log(n_labels), and L_train >= 0.
@@ -60,14 +69,14 @@ def global_min_1d(f, hi: float, per_decade: int = 100) -> float:
     return float(res.x) if res.fun <= values[k] else float(grid[k])
 
 
-def eq6_loss(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> float:
+def eq6_loss(w: np.ndarray, cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray) -> float:
     """Eq. 6 with a general cross-entropy: circuits given by their train logits ``O``."""
     P = np.asarray(cfg.norms)
     w = np.maximum(w, 0.0)  # the domain is w >= 0; optimisers may hand over -0.0 or -1e-300
     return xent.xent(w, O, labels) + cfg.alpha / cfg.q * float(np.sum((w ** (1 / cfg.kappa) * P) ** cfg.q))
 
 
-def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _eq6_grad(w: np.ndarray, cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
     P = np.asarray(cfg.norms)
     r = cfg.q / cfg.kappa
     w = np.maximum(w, 0.0)
@@ -78,7 +87,7 @@ def _eq6_grad(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -
     return xent.xent_grad(w, O, labels) + np.minimum(wd, 1e300)
 
 
-def _eq6_hess(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _eq6_hess(w: np.ndarray, cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Hessian of Eq. 6 at ``w``; entries of coordinates at 0 are not finite where r < 2."""
     P = np.asarray(cfg.norms)
     r = cfg.q / cfg.kappa
@@ -88,7 +97,7 @@ def _eq6_hess(w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray) -
 
 
 def _newton_polish(
-    w: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray, *, max_steps: int = 60
+    w: np.ndarray, cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray, *, max_steps: int = 60
 ) -> np.ndarray:
     """Newton steps on the coordinates that are > 0 (the objective is smooth there).
 
@@ -123,7 +132,7 @@ def _newton_polish(
 
 
 def numeric_optimum(
-    cfg: D4Config,
+    cfg: Eq6Constants,
     *,
     train_logits: np.ndarray | None = None,
     labels: np.ndarray | None = None,
@@ -147,7 +156,7 @@ def numeric_optimum(
 
 
 def _numeric_optimum(
-    cfg: D4Config, train_logits: np.ndarray | None, labels: np.ndarray | None, n_starts: int, seed: int
+    cfg: Eq6Constants, train_logits: np.ndarray | None, labels: np.ndarray | None, n_starts: int, seed: int
 ) -> np.ndarray:
     n = len(cfg.norms)
     if train_logits is None:
@@ -163,7 +172,7 @@ def _numeric_optimum(
     return polished[int(np.argmin(losses))]
 
 
-def vertex_optima(cfg: D4Config, O: np.ndarray, labels: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
+def vertex_optima(cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray, hi: np.ndarray) -> list[np.ndarray]:
     """For each circuit i, the optimum of Eq. 6 with all weight on i (a global 1-D search on [0, hi_i])."""
     P = np.asarray(cfg.norms)
     vertices = []
@@ -186,7 +195,7 @@ def start_points(vertices: list[np.ndarray], hi: np.ndarray, *, n_starts: int, s
     return [*vertices, np.full(n, float(hi.min()) / (2 * n)), *random]
 
 
-def substitution_power(cfg: D4Config) -> float:
+def substitution_power(cfg: Eq6Constants) -> float:
     """m of the substitution w = u^m under which L-BFGS-B optimises Eq. 6.
 
     Where kappa > q the weight-decay gradient is infinite at w = 0 (r = q/kappa < 1), which stalls
@@ -197,7 +206,7 @@ def substitution_power(cfg: D4Config) -> float:
 
 
 def local_optimum(
-    x0: np.ndarray, cfg: D4Config, O: np.ndarray, labels: np.ndarray, hi: np.ndarray
+    x0: np.ndarray, cfg: Eq6Constants, O: np.ndarray, labels: np.ndarray, hi: np.ndarray
 ) -> np.ndarray:
     """L-BFGS-B on Eq. 6 from ``x0`` in the box [0, hi], over u = w^(1/m) (:func:`substitution_power`).
 

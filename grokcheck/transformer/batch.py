@@ -20,7 +20,8 @@ import torch
 from grokcheck.records import to_jsonable
 from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
 from grokcheck.transformer.convergence import converged_rule
-from grokcheck.transformer.ensemble import Ensemble, EnsembleConfig, Init, Member
+from grokcheck.transformer.ensemble import Ensemble, Init
+from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
 from grokcheck.transformer.loop import Event, Schedule, run_loop
 from grokcheck.transformer.metrics import Row, Track
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from grokcheck.verify import Check
+from grokcheck.verdicts import Check
 
 if TYPE_CHECKING:
     from grokcheck.transformer.train import TrainResult
@@ -94,7 +94,7 @@ def batch_equals_alone_check(
     import dataclasses
 
     from grokcheck.transformer.batch import train_ensemble
-    from grokcheck.transformer.ensemble import EnsembleConfig, Member
+    from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
     from grokcheck.transformer.train import TrainConfig, train
 
     members = (

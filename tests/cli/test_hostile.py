@@ -164,7 +164,9 @@ def test_a_bare_group_shows_help_and_says_why_on_stderr(cli, args):
 
 
 def test_verify_from_a_bad_folder_fails_before_any_check(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr("grokcheck.verify.PROVIDERS", ("tests.cli.no_such_provider",))  # would fail if reached
+    monkeypatch.setattr(
+        "grokcheck.verify.PROVIDERS", ("tests.cli.no_such_provider",)
+    )  # would fail if reached
     (tmp_path / "empty").mkdir()
     (tmp_path / "afile").write_text("x")
     for target, words in ((tmp_path / "empty", "no experiment folders"), (tmp_path / "afile", "is a file")):
@@ -234,7 +236,9 @@ def test_fuzz_verify_from_over_damaged_experiment_folders(tmp_path, monkeypatch,
 
     monkeypatch.setattr("grokcheck.verify.PROVIDERS", ())
     good = tmp_path / "good"
-    assert _quiet_main(["experiment", "semigrok", "--p", "23", "--seeds", "0", "--out", str(good)], capsys) in (0,)
+    assert _quiet_main(
+        ["experiment", "semigrok", "--p", "23", "--seeds", "0", "--out", str(good)], capsys
+    ) in (0,)
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
@@ -243,7 +247,11 @@ def test_fuzz_verify_from_over_damaged_experiment_folders(tmp_path, monkeypatch,
     counter = iter(range(10**6))
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(kind=st.sampled_from(["missing", "file", "empty", "damaged"]), junk=json_values, name=st.text(max_size=8))
+    @given(
+        kind=st.sampled_from(["missing", "file", "empty", "damaged"]),
+        junk=json_values,
+        name=st.text(max_size=8),
+    )
     def prop(kind, junk, name):
         root = tmp_path / f"case{next(counter)}"
         if kind == "file":

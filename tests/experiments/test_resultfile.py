@@ -28,7 +28,9 @@ SPECS = grid.experiment_specs("ungrok", "quick", O)
 
 
 def _written(tmp_path):
-    run_experiment(ExperimentConfig("ungrok", grid=O, out=tmp_path / "exp", figures=False), runner=fake_runner)
+    run_experiment(
+        ExperimentConfig("ungrok", grid=O, out=tmp_path / "exp", figures=False), runner=fake_runner
+    )
     return ExperimentStore(tmp_path / "exp")
 
 
@@ -121,7 +123,9 @@ def test_a_copied_experiment_folder_does_not_double_the_runs(tmp_path):
 
 def test_verify_from_reports_each_file_left_out(cli, tmp_path):
     run_experiment(
-        ExperimentConfig("semigrok", grid=grid.GridOverrides(p=23, seeds=(0, 1)), out=tmp_path / "e", figures=False),
+        ExperimentConfig(
+            "semigrok", grid=grid.GridOverrides(p=23, seeds=(0, 1)), out=tmp_path / "e", figures=False
+        ),
         runner=fake_runner,
     )
     res = tmp_path / "e" / "results"

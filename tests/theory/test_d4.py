@@ -178,3 +178,12 @@ def test_bad_config(kwargs, name):
     with pytest.raises(InputError) as e:
         D4Config(**kwargs)
     assert e.value.name == name
+
+
+def test_optimum_below_float_resolution_near_kappa_eq_q_is_zero():
+    """kappa just below q with a large norm: L'(0+) > 0 already at c = 1e-300, so the optimal
+    weights are 0 (found by hypothesis: brentq used to fail to converge here)."""
+    w, _, _ = predicted_weights(D4Config(kappa=2.9997, q=3.0, norms=(9.0,)))
+    assert np.all(w == 0.0)
+    w, _, _ = predicted_weights(D4Config(kappa=2.9997, q=3.0, norms=(1.0,)))
+    assert np.all(w > 0)  # a small norm: a positive optimum, found as before

@@ -36,7 +36,7 @@ def separate_run(
         model.load_state_dict(init)
     sp = split(
         ds,
-        train_size=E._train_size(member, len(ds)),
+        train_size=E.train_size_of(member, len(ds)),
         seed=member.seed if member.data_seed is None else member.data_seed,
     )
     opt = torch.optim.AdamW(
