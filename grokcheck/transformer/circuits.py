@@ -163,6 +163,25 @@ def add_targets(p: int, train_mask: torch.Tensor, train_labels: torch.Tensor) ->
     return targets
 
 
+def member_targets(
+    p: int,
+    K: int,
+    train_mask: torch.Tensor,
+    train_labels: torch.Tensor | Sequence[torch.Tensor],
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each of K members' targets and train mask over the ``p*p`` grid, both ``(K, p*p)``: one
+    mask and label set for all, or one per member (a ``(K, p*p)`` mask and K label tensors)."""
+    mask = train_mask.to(device=device, dtype=torch.bool)
+    if isinstance(train_labels, torch.Tensor):
+        targets = add_targets(p, mask, train_labels.to(device))
+    else:
+        if len(train_labels) != K or mask.ndim != 2:
+            raise InputError("train_labels", f"a list needs {K} entries and a ({K}, {p * p}) mask")
+        targets = torch.stack([add_targets(p, mask[j], lab.to(device)) for j, lab in enumerate(train_labels)])
+    return targets.expand(K, p * p), mask.expand(K, p * p)
+
+
 def _batch(
     logits: torch.Tensor, p: int, targets: torch.Tensor, mask: torch.Tensor, *, centre: bool
 ) -> dict[str, torch.Tensor]:
@@ -274,16 +293,7 @@ def measure_logits_batched(
     K = logits.shape[0]
     if param_norms is not None and len(param_norms) != K:
         raise InputError("param_norms", f"need one norm per member ({K}), got {len(param_norms)}")
-    mask = train_mask.to(device=logits.device, dtype=torch.bool)
-    if isinstance(train_labels, torch.Tensor):
-        targets = add_targets(p, mask, train_labels.to(logits.device))
-    else:
-        if len(train_labels) != K or mask.ndim != 2:
-            raise InputError("train_labels", f"a list needs {K} entries and a ({K}, {p * p}) mask")
-        targets = torch.stack(
-            [add_targets(p, mask[j], lab.to(logits.device)) for j, lab in enumerate(train_labels)]
-        )
-    targets, mask = targets.expand(K, p * p), mask.expand(K, p * p)
+    targets, mask = member_targets(p, K, train_mask, train_labels, logits.device)
     out: list[CircuitMetrics] = []
     with torch.no_grad():
         for lo in range(0, K, CHUNK):

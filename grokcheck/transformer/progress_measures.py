@@ -66,7 +66,7 @@ from typing import Any
 import torch
 
 from grokcheck.errors import InputError
-from grokcheck.transformer.circuits import add_targets, all_logits, check_task, split_mask
+from grokcheck.transformer.circuits import all_logits, check_task, member_targets, split_mask
 
 #: key frequencies: the fewest that carry this share of W_E's non-constant Fourier energy ...
 KEY_SHARE = 0.8
@@ -287,16 +287,7 @@ def measure_logits_batched(
         if len(key_frequencies) != K:
             raise InputError("key_frequencies", f"need one set per member ({K}), got {len(key_frequencies)}")
         picked = [(check_keys(k, p), None, None) for k in key_frequencies]
-    mask = train_mask.to(device=logits.device, dtype=torch.bool)
-    if isinstance(train_labels, torch.Tensor):
-        targets = add_targets(p, mask, train_labels.to(logits.device))
-    else:
-        if len(train_labels) != K or mask.ndim != 2:
-            raise InputError("train_labels", f"a list needs {K} entries and a ({K}, {p * p}) mask")
-        targets = torch.stack(
-            [add_targets(p, mask[j], lab.to(logits.device)) for j, lab in enumerate(train_labels)]
-        )
-    targets, mask = targets.expand(K, p * p), mask.expand(K, p * p)
+    targets, mask = member_targets(p, K, train_mask, train_labels, logits.device)
     out: list[ProgressMeasures] = []
     with torch.no_grad():
         for lo in range(0, K, CHUNK):
