@@ -180,10 +180,13 @@ class SweepReporter:
             phase = "pretrain " if ev.phase == "pretrain" else ""
             text += f" {phase}step {ev.step}/{ev.max_steps}"
         else:
-            text += " finished"
+            cut = ev.chunk_size is not None and len(ev.records) < ev.chunk_size  # Ctrl-C: some unfinished
+            text += " stopped" if cut else " finished"
             phase, step, cap = self.at.pop(ev.chunk, (None, None, None))
             if step is not None and phase != "pretrain":
                 text += f" at step {step}/{cap}"
+            if cut:
+                text += f" ({len(ev.records)} of its runs finished)"
         left = self.time_left(ev, elapsed)
         eta = "?" if left is None else "~" + duration(left, 2)
         return text + f", {duration(elapsed)} elapsed, {eta} left"

@@ -89,6 +89,14 @@ def test_a_finished_chunk_always_gets_a_line_and_sets_the_estimate():
     assert last.endswith(f", ~{want} left") and len(_lines(out)) == 3
 
 
+def test_a_chunk_cut_short_by_ctrl_c_says_stopped_not_finished():
+    rep, clock, out = _reporter()
+    rep("ungrok", _step(1, 12))
+    recs = tuple(fake_runner(_specs()[:5]))  # 5 of the chunk's 12 runs had finished when it stopped
+    rep("ungrok", ProgressEvent(5, 36, recs, chunk=1, n_chunks=3, chunk_size=12, member_steps=12))
+    assert "chunk 1/3 (12 members) stopped at step 1/8000 (5 of its runs finished)" in _lines(out)[-1]
+
+
 def test_time_left_is_unknown_until_something_trained_and_pretraining_says_so():
     rep, clock, out = _reporter()
     rep("ungrok", _step(5, 0, phase="pretrain", cap=5000, active=1))
