@@ -16,6 +16,7 @@ import typer
 
 from grokcheck.cli.common import Device, DeviceOpt, JsonOpt, OutOpt, console, emit_json, fmt
 from grokcheck.cli.progress import TrainReporter
+from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS
 
 
 class Task(str, Enum):
@@ -153,7 +154,8 @@ def train(
     pretrain_steps: Annotated[
         int | None,
         typer.Option(
-            "--pretrain-steps", help="Cap on full-dataset pretraining steps (cached) [default: 20000]."
+            "--pretrain-steps",
+            help=f"Cap on full-dataset pretraining steps (cached) [default: {PRETRAIN_MAX_STEPS}].",
         ),
     ] = None,
     subset_seed: Annotated[

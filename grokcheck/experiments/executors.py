@@ -33,9 +33,9 @@ from typing import Any
 from grokcheck.errors import InputError, RunError
 from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import ExperimentStore
+from grokcheck.transformer.metrics import INTERRUPTED  # a record's ``stopped`` when ``stop`` fired
 
 EXECUTORS = ("local", "dask")
-INTERRUPTED = "interrupted"  # a record's ``stopped`` when ``stop`` fired: not a finished run
 CHECKPOINTS = "checkpoints"
 Runner = Callable[..., Sequence[RunRecord]]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from grokcheck import validate
 from grokcheck.errors import InputError
 from grokcheck.experiments.spec import RunSpec
+from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS, WINDOW
 
 EXPERIMENTS = ("ungrok", "tasks", "semigrok", "efficiency", "hysteresis")
 SCALES = ("quick", "paper")
@@ -47,8 +48,8 @@ class Sweep:
     seeds: tuple[int, ...]
     max_steps: int
     eval_every: int = 100
-    pretrain_max_steps: int = 20_000
-    convergence_window: int = 2000
+    pretrain_max_steps: int = PRETRAIN_MAX_STEPS
+    convergence_window: int = WINDOW
     lr: float = 1e-3
     bisect_factor: float | None = None
 

@@ -29,7 +29,8 @@ from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
 from grokcheck.transformer.batch import MemberResult, train_ensemble
 from grokcheck.transformer.convergence import ConvergenceConfig
 from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
-from grokcheck.transformer.loop import INTERRUPTED, Event
+from grokcheck.transformer.loop import Event
+from grokcheck.transformer.metrics import INTERRUPTED
 from grokcheck.transformer.optim import OptimConfig
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
 from grokcheck.transformer.runtime import configure, resolve_device

@@ -23,6 +23,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS, WINDOW
+
 KINDS = ("ungrok", "scratch", "random_labels")
 
 
@@ -60,8 +62,8 @@ class RunSpec:
     eps: float = 1e-8
     loss_dtype: str = "float64"
     eval_every: int = 100
-    pretrain_max_steps: int = 20_000
-    convergence_window: int = 2000
+    pretrain_max_steps: int = PRETRAIN_MAX_STEPS
+    convergence_window: int = WINDOW
 
     def key(self) -> str:
         """16 hex digits of sha256 over every field (sorted JSON): the run's file name."""

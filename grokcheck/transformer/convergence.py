@@ -32,11 +32,17 @@ from grokcheck.transformer.metrics import Row, Track
 StopRule = Callable[[Track], str | None]
 
 
+#: the convergence rule's default window, in steps (single runs and every experiment)
+WINDOW = 2000
+#: the cap on pretraining steps (the pretraining stops earlier when PRETRAIN_CONVERGENCE fires)
+PRETRAIN_MAX_STEPS = 20_000
+
+
 @dataclass(frozen=True)
 class ConvergenceConfig:
     """The convergence rule's window and tolerances (see the module docstring)."""
 
-    window: int = 2000
+    window: int = WINDOW
     norm_rtol: float = 1e-3
     loss_rtol: float | None = 0.02
     loss_atol: float = 1e-9

@@ -27,11 +27,7 @@ import torch
 
 from grokcheck.transformer.convergence import StopRule
 from grokcheck.transformer.loss_precision import LossPrecision
-from grokcheck.transformer.metrics import Row, Track
-
-#: reasons a member stops
-DIVERGED = "diverged"
-INTERRUPTED = "interrupted"
+from grokcheck.transformer.metrics import DIVERGED, Row, Track
 
 
 class Stepper(Protocol):

@@ -12,6 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+#: why a member stopped, besides its stop rule's reason: a non-finite loss, or ``stop()`` fired
+#: (an interrupted run is not finished: it gets no result and resumes from its checkpoint)
+DIVERGED = "diverged"
+INTERRUPTED = "interrupted"
 #: test accuracy milestones recorded by every run
 TEST_MILESTONES = (0.95, 0.99)
 #: circuit fields a row may carry (Appendix B, :mod:`grokcheck.transformer.circuits`)

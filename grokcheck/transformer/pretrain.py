@@ -26,9 +26,14 @@ from grokcheck.records import to_jsonable
 from grokcheck.runs import DEFAULT_ROOT
 from grokcheck.transformer import tasks
 from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
-from grokcheck.transformer.convergence import PRETRAIN_CONVERGENCE, ConvergenceConfig, converged_rule
-from grokcheck.transformer.loop import INTERRUPTED, Event, Schedule, run_loop
-from grokcheck.transformer.metrics import Track
+from grokcheck.transformer.convergence import (
+    PRETRAIN_CONVERGENCE,
+    PRETRAIN_MAX_STEPS,
+    ConvergenceConfig,
+    converged_rule,
+)
+from grokcheck.transformer.loop import Event, Schedule, run_loop
+from grokcheck.transformer.metrics import INTERRUPTED, Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.run_folder import write_metrics
@@ -47,7 +52,7 @@ class PretrainConfig:
     p: int = 113
     seed: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
-    max_steps: int = 20_000
+    max_steps: int = PRETRAIN_MAX_STEPS
     eval_every: int = 50
     convergence: ConvergenceConfig = PRETRAIN_CONVERGENCE
     checkpoint_every: int = 1000

@@ -40,8 +40,8 @@ from grokcheck.transformer.checkpoint import (
     single_payload,
 )
 from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
-from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
-from grokcheck.transformer.metrics import Track
+from grokcheck.transformer.loop import Event, Schedule, run_loop
+from grokcheck.transformer.metrics import DIVERGED, INTERRUPTED, Track
 from grokcheck.transformer.model import ModelConfig, make_model, param_norm
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.run_folder import (

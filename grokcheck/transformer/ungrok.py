@@ -29,8 +29,8 @@ from grokcheck.transformer.checkpoint import (
     single_payload,
 )
 from grokcheck.transformer.convergence import ConvergenceConfig, converged_rule
-from grokcheck.transformer.loop import DIVERGED, INTERRUPTED, Event, Schedule, run_loop
-from grokcheck.transformer.metrics import Track
+from grokcheck.transformer.loop import Event, Schedule, run_loop
+from grokcheck.transformer.metrics import DIVERGED, INTERRUPTED, Track
 from grokcheck.transformer.model import ModelConfig, make_model
 from grokcheck.transformer.optim import OptimConfig, make_optimizer
 from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
