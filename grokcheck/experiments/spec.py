@@ -66,8 +66,15 @@ class RunSpec:
     convergence_window: int = WINDOW
 
     def key(self) -> str:
-        """16 hex digits of sha256 over every field (sorted JSON): the run's file name."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """16 hex digits of sha256 over every field (sorted JSON): the run's file name.
+
+        Float fields are keyed as floats, so equal specs have one key (``weight_decay=1`` and
+        ``1.0``, or ``-0.0`` and ``0.0``, are one run and one file).
+        """
+        fields = asdict(self)
+        for name in ("weight_decay", "lr", "eps"):
+            fields[name] = float(fields[name]) + 0.0  # + 0.0 turns -0.0 into 0.0
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,7 +1,7 @@
 """Tests that kill mutants of grokcheck/sim/dynamics.py (tools/mutate.py).
 
 Every expected figure is computed independently of the code under test: a plain loop of
-:func:`grokcheck.sim.model.gd_step` (one step, checked in test_model_mutants.py against a
+:func:`grokcheck.sim.model.gd_step` (one step, checked in test_model_ranges_and_closed_forms.py against a
 hand-written step), closed forms derived by hand in the comments, or constructed inputs
 whose answer is known.
 """

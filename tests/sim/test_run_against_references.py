@@ -2,7 +2,7 @@
 and write, against references built independently (a plain-loop gradient descent with Appendix
 C's closed forms written out here, or the lower-level dynamics/checks functions composed by
 hand), and the input checks at their boundaries. Plotting is replaced by fakes that record
-their calls (tests/sim/test_figures_mutants.py tests the plots themselves).
+their calls (tests/sim/test_figures_plotted_series.py tests the plots themselves).
 """
 
 from __future__ import annotations
