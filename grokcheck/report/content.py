@@ -70,6 +70,17 @@ class VerdictRow:
         """Whether there is more to show than the summary table's row."""
         return bool(self.quotes or self.thresholds or self.details or (self.rule and self.rule != self.name))
 
+    @property
+    def terms(self) -> list[tuple[str, str]]:
+        """The detail card's labelled lines, in order, those with a value only."""
+        pairs = (
+            ("In the paper", self.source),
+            ("Rule", self.rule),
+            ("Thresholds from", self.thresholds),
+            ("Measured", self.measured),
+        )
+        return [(term, value) for term, value in pairs if value]
+
 
 @dataclass(frozen=True)
 class FigureRef:

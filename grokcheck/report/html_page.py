@@ -167,14 +167,8 @@ def _articles(rows: tuple[VerdictRow, ...]) -> list[str]:
                 f'<blockquote><p>“{escape(q.text)}”</p><p class="where">{escape(q.where)}</p></blockquote>'
             )
         out.append("<dl>")
-        for term, value in (
-            ("In the paper", v.source),
-            ("Rule", v.rule),
-            ("Thresholds from", v.thresholds),
-            ("Measured", v.measured),
-        ):
-            if value:
-                out.append(f"<dt>{term}</dt><dd>{escape(value)}</dd>")
+        for term, value in v.terms:
+            out.append(f"<dt>{term}</dt><dd>{escape(value)}</dd>")
         out.append("</dl>")
         if v.details:
             numbers = escape(details_text(v.details))

@@ -79,14 +79,8 @@ def render_markdown(report: Report, at: Path | None = None) -> str:
     for v in detailed:
         lines += [f"### {md(v.name)}: {v.label}", ""]
         lines += [f"> “{md(q.text)}” ({md(q.where)})\n" for q in v.quotes]
-        for term, value in (
-            ("In the paper", v.source),
-            ("Rule", v.rule),
-            ("Thresholds from", v.thresholds),
-            ("Measured", v.measured),
-        ):
-            if value:
-                lines.append(f"- **{term}:** {md(value)}")
+        for term, value in v.terms:
+            lines.append(f"- **{term}:** {md(value)}")
         if v.details:
             numbers = details_text(v.details)
             fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", numbers)), default=0))
