@@ -189,6 +189,7 @@ def train(
         if k not in ("resume", "device", "out", "json_out", "threads") and v is not None
     }
     from grokcheck.errors import InputError
+    from grokcheck.transformer.pretrain import DEFAULT_CACHE
     from grokcheck.transformer.runtime import configure, resolve_device
 
     if resume and out is None:
@@ -204,7 +205,7 @@ def train(
     if (given.get("task") or "add").startswith("s5") and "p" in given:
         raise InputError("p", "the S5 tasks have no modulus")
     dev = resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
-    cache = given.get("cache_dir", Path("runs/cache"))
+    cache = given.get("cache_dir", DEFAULT_CACHE)
     cfg = _ungrok_config(given, saved) if is_ungrok else _train_config(given, saved)
     if out is not None and not resume:
         from grokcheck.runs import preflight_writable

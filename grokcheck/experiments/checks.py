@@ -14,11 +14,12 @@ from grokcheck.errors import InputError
 from grokcheck.experiments.predictions import Verdict, all_verdicts
 from grokcheck.experiments.spec import RunRecord
 from grokcheck.experiments.store import RESULTS, ExperimentStore
+from grokcheck.runs import DEFAULT_ROOT
 from grokcheck.verdicts import Check
 
 #: the experiments ``verify --full`` runs (quick scale), in this order
 FULL = ("efficiency", "ungrok", "semigrok", "hysteresis")
-DEFAULT_FULL_DIR = Path("runs") / "verify-full"
+DEFAULT_FULL_DIR = DEFAULT_ROOT / "verify-full"
 #: the subfolder of a ``verify --full`` folder that caches pretrained networks
 CACHE = "cache"
 

@@ -19,7 +19,7 @@ from grokcheck.experiments.executors import CHECKPOINTS, EXECUTORS, Progress, Ru
 from grokcheck.experiments.predictions import Verdict, all_verdicts
 from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import RESULTS, ExperimentStore
-from grokcheck.runs import preflight_writable
+from grokcheck.runs import DEFAULT_ROOT, preflight_writable
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ExperimentConfig:
 
     def folder(self) -> Path:
         return (
-            Path(self.out) if self.out is not None else Path("runs") / f"experiment-{self.name}-{self.scale}"
+            Path(self.out) if self.out is not None else DEFAULT_ROOT / f"experiment-{self.name}-{self.scale}"
         )
 
 
