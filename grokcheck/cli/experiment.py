@@ -18,24 +18,13 @@ from typing import Annotated, Any
 import typer
 
 from grokcheck.cli.common import JsonOpt, console, emit_json, stop_on_sigint, warn_line
+from grokcheck.experiments.executors import EXECUTORS
+from grokcheck.experiments.grid import EXPERIMENTS, SCALES
 
-
-class Name(str, Enum):
-    ungrok = "ungrok"
-    tasks = "tasks"
-    semigrok = "semigrok"
-    efficiency = "efficiency"
-    hysteresis = "hysteresis"
-
-
-class Scale(str, Enum):
-    quick = "quick"
-    paper = "paper"
-
-
-class Executor(str, Enum):
-    local = "local"
-    dask = "dask"
+# the choices are the library's own tuples (a new experiment, scale or executor appears here)
+Name = Enum("Name", {n: n for n in EXPERIMENTS}, type=str)
+Scale = Enum("Scale", {n: n for n in SCALES}, type=str)
+Executor = Enum("Executor", {n: n for n in EXECUTORS}, type=str)
 
 
 app = typer.Typer(
