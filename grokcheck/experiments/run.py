@@ -21,6 +21,9 @@ from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import RESULTS, ExperimentStore
 from grokcheck.runs import DEFAULT_ROOT, preflight_writable
 
+#: where an experiment can train (``auto``: CUDA when available, else the CPU)
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass(frozen=True)
 class ExperimentConfig:
@@ -106,6 +109,12 @@ def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
         raise InputError("scheduler", "only applies to the dask executor")
     if cfg.max_chunk < 1:
         raise InputError("max_chunk", f"must be a positive integer, got {cfg.max_chunk}")
+    if cfg.device not in DEVICES:
+        raise InputError("device", f"must be {', '.join(DEVICES[:-1])} or {DEVICES[-1]}, got {cfg.device!r}")
+    if cfg.executor == "local":  # here, the device must exist (Dask workers check their own)
+        from grokcheck.transformer.runtime import resolve_device
+
+        resolve_device(cfg.device)
     specs = grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)
     out = cfg.folder()
     preflight_writable(out, "--out")  # a name too long, a file in the way or above it

@@ -277,3 +277,13 @@ def test_fuzz_verify_from_over_damaged_experiment_folders(tmp_path, monkeypatch,
             assert e.value.code == 2 and one_line(err) and "--from" in err
 
     prop()
+
+
+@pytest.mark.parametrize(
+    "device", ["cuda:1", "gpu", *(["cuda"] if not __import__("torch").cuda.is_available() else [])]
+)
+def test_a_bad_device_is_refused_before_the_folder_is_written(cli, tmp_path, fake_training, device):
+    out = tmp_path / "never"
+    r = cli("experiment", "ungrok", *TINY, "--device", device, "--out", str(out))
+    assert r.code == 2 and one_line(r.err) and "--device" in r.err
+    assert not out.exists()
