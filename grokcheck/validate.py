@@ -147,15 +147,8 @@ def parse_number_list(
 
     Unlike :func:`parse_float_list`, an empty item (``"1,,2"``, a trailing comma) is an error.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(name, f"must list 1 to {max_items} numbers in [{low:g}, {high:g}]", flag=flag)
-    parts = [t.strip() for t in text.split(",")]
-    if len(parts) > max_items:
-        raise InputError(name, f"at most {max_items} numbers are supported, got {len(parts)}", flag=flag)
     values = []
-    for i, t in enumerate(parts):
-        if not t:
-            raise InputError(name, f"item {i + 1} of {text!r} is empty", flag=flag)
+    for t in _items(name, text, max_items, flag, noun="numbers", where=f" in [{low:g}, {high:g}]"):
         try:
             x = float(t)
         except ValueError:
@@ -192,12 +185,16 @@ def parse_name_list(name: str, text: str, *, max_items: int, flag: str | None = 
     return tuple(_items(name, text, max_items, flag))
 
 
-def _items(name: str, text: str, max_items: int, flag: str | None) -> list[str]:
+def _items(
+    name: str, text: str, max_items: int, flag: str | None, *, noun: str = "values", where: str = ""
+) -> list[str]:
+    """``text`` split at commas into 1 to ``max_items`` non-empty, stripped items."""
     if not isinstance(text, str) or not text.strip():
-        raise InputError(name, f"must list 1 to {max_items} comma-separated values", flag=flag)
+        sep = "" if where else " comma-separated"
+        raise InputError(name, f"must list 1 to {max_items}{sep} {noun}{where}", flag=flag)
     parts = [t.strip() for t in text.split(",")]
     if len(parts) > max_items:
-        raise InputError(name, f"at most {max_items} values are supported, got {len(parts)}", flag=flag)
+        raise InputError(name, f"at most {max_items} {noun} are supported, got {len(parts)}", flag=flag)
     for i, t in enumerate(parts):
         if not t:
             raise InputError(name, f"item {i + 1} of {text!r} is empty", flag=flag)

@@ -107,7 +107,7 @@ def run_verify(
                 warn=warn,
             )
         else:
-            found = exp.from_dir(experiments_dir, warn)
+            found = exp.rows_from_records(exp.pooled_records(experiments_dir, warn))  # checked above
         for check in found:
             add(check)
     status = overall(rows)

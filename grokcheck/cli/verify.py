@@ -117,30 +117,29 @@ def _run(kw: dict[str, Any], *, full: bool, from_dir: Path | None, json_out: boo
         result = run_verify(**kw, on_check=note)
         emit_json(result)
         return result
-    else:
-        from rich.markup import escape
+    from rich.markup import escape
 
-        out_c.print(
-            f"grokcheck verify ({'full' if full else 'quick'}{', from ' + str(from_dir) if from_dir else ''})"
-        )
-        result = run_verify(
-            **kw,
-            on_check=lambda c: (
-                note(c),
-                out_c.print(
-                    f"  {_MARK[c.status]}  " + escape(f"{_source(c):<14} {c.name}: {c.figure}"),
-                    soft_wrap=True,
-                ),
+    out_c.print(
+        f"grokcheck verify ({'full' if full else 'quick'}{', from ' + str(from_dir) if from_dir else ''})"
+    )
+    result = run_verify(
+        **kw,
+        on_check=lambda c: (
+            note(c),
+            out_c.print(
+                f"  {_MARK[c.status]}  " + escape(f"{_source(c):<14} {c.name}: {c.figure}"),
+                soft_wrap=True,
             ),
-        )
-        claims = [c for c in result.checks if c.kind == "claim"]
-        own = [c for c in result.checks if c.kind == "self"]
-        out_c.print(
-            f"claims of the paper: {sum(c.status == 'pass' for c in claims)}/{len(claims)} hold, "
-            f"{sum(c.status == 'not_run' for c in claims)} not run; "
-            f"self-checks: {sum(c.status == 'pass' for c in own)}/{len(own)} pass"
-        )
-        out_c.print(_OVERALL[result.status])
+        ),
+    )
+    claims = [c for c in result.checks if c.kind == "claim"]
+    own = [c for c in result.checks if c.kind == "self"]
+    out_c.print(
+        f"claims of the paper: {sum(c.status == 'pass' for c in claims)}/{len(claims)} hold, "
+        f"{sum(c.status == 'not_run' for c in claims)} not run; "
+        f"self-checks: {sum(c.status == 'pass' for c in own)}/{len(own)} pass"
+    )
+    out_c.print(_OVERALL[result.status])
     return result
 
 

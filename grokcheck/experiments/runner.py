@@ -115,15 +115,16 @@ def _run_batch(
         cfg, device=dev, init=init, stop=stop, checkpoint=ckpt, progress=progress, circuits=hook
     )
     done = [i for i, m in enumerate(result.members) if m.stopped != INTERRUPTED]  # Ctrl-C: measure no more
-    sub = [specs[i] for i in done], [result.members[i] for i in done]
-    circuits = dict(zip(done, _circuits(*sub, dev) if s0.task == "add" else [None] * len(done), strict=True))
-    measures = dict(zip(done, _progress(*sub, dev) if s0.task == "add" else [None] * len(done), strict=True))
-    kappas = dict(zip(done, _kappas(*sub, dev) if hook is not None else [None] * len(done), strict=True))
+    members = [result.members[i] for i in done]
+    trained = _trained_on([specs[i] for i in done])  # each split built once for every measurement
+    measured = _measures(trained, members, dev) if s0.task == "add" else [(None, None)] * len(done)
+    kappas = _kappas(trained, members, dev) if hook is not None else [None] * len(done)
+    per_run = dict(zip(done, zip(measured, kappas, strict=True), strict=True))
     if ckpt is not None and len(done) == len(specs):
         ckpt.unlink(missing_ok=True)
     return [
-        _record(s, m, circuits[i], measures[i], kappas[i], result.wall_s / len(specs))
-        if i in circuits
+        _record(s, m, *per_run[i][0], per_run[i][1], result.wall_s / len(specs))
+        if i in per_run
         else _interrupted(s)
         for i, (s, m) in enumerate(zip(specs, result.members, strict=True))
     ]
@@ -226,13 +227,13 @@ def _trained_on(specs: Sequence[RunSpec]) -> list[tuple]:
     return out
 
 
-def _kappas(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
+def _kappas(trained: list[tuple], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
     """Each final network's kappa on the train set and the labels it was trained on."""
     from grokcheck.errors import RunError
     from grokcheck.transformer.kappa import kappa_of_state
 
     out: list[float | None] = []
-    for (sp, labels), m in zip(_trained_on(specs), results, strict=True):
+    for (sp, labels), m in zip(trained, results, strict=True):
         try:
             fit = kappa_of_state(m.state, sp.dataset.tokens[sp.train_idx], labels, device=dev)
         except RunError:  # a margin that is not positive at some scale: kappa is undefined
@@ -247,23 +248,27 @@ def _before(rows: Sequence, step: int):
     return next((r for r in reversed(rows) if r.step <= step), rows[0])
 
 
-def _circuits(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
-    from grokcheck.transformer import circuits
+def _measures(trained: list[tuple], results: Sequence[MemberResult], dev: torch.device) -> list[tuple]:
+    """Each final network's two circuit measures from one pass over the p x p grid: Appendix B's
+    logit split and Nanda et al.'s progress measures (a second, independent measure)."""
+    from grokcheck.transformer import circuits, progress_measures
 
-    return [
-        circuits.measure_state(m.state, sp, train_labels=labels, device=dev)
-        for (sp, labels), m in zip(_trained_on(specs), results, strict=True)
-    ]
-
-
-def _progress(specs: list[RunSpec], results: Sequence[MemberResult], dev: torch.device) -> list:
-    """Nanda et al.'s progress measures of each final network (a second, independent circuit measure)."""
-    from grokcheck.transformer import progress_measures
-
-    return [
-        progress_measures.measure_state(m.state, sp, train_labels=labels, device=dev)
-        for (sp, labels), m in zip(_trained_on(specs), results, strict=True)
-    ]
+    out = []
+    for (sp, labels), m in zip(trained, results, strict=True):
+        logits, norm = circuits.all_logits(m.state, sp.dataset.tokens, device=dev)
+        mask = circuits.split_mask(sp).to(logits.device)
+        c = circuits.measure_logits(
+            logits, sp.dataset.p, train_mask=mask, train_labels=labels, param_norm=norm
+        )
+        pm = progress_measures.measure_logits(
+            logits,
+            sp.dataset.p,
+            train_mask=mask,
+            train_labels=labels,
+            embedding=m.state["W_E"].to(logits.device),
+        )
+        out.append((c, pm))
+    return out
 
 
 def _record(s: RunSpec, m: MemberResult, c, pm, kappa: float | None, wall_s: float) -> RunRecord:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grokcheck.errors import RunError
-from grokcheck.experiments.resultfile import BadResult, load_result, parse_record, parse_spec
+from grokcheck.experiments.resultfile import BadResult, load_result, parse_record
 from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
 
@@ -35,15 +35,9 @@ CONFIG = "config.json"
 SUMMARY = "summary.json"
 
 
-def spec_from_json(d: dict[str, Any]) -> RunSpec:
-    """A :class:`RunSpec` from its JSON form, every field checked (:class:`BadResult` if not)."""
-    return parse_spec(d)
-
-
-def record_from_json(d: dict[str, Any]) -> RunRecord:
-    """A :class:`RunRecord` from its JSON form, every field checked (``None`` stands for a
-    non-finite loss); raises :class:`BadResult` on a field of the wrong type or range."""
-    return parse_record(d)
+#: a :class:`RunRecord` from its JSON form, every field checked (``None`` stands for a
+#: non-finite loss; :class:`~grokcheck.experiments.resultfile.BadResult` on a bad field)
+record_from_json = parse_record
 
 
 class ExperimentStore:
