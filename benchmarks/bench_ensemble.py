@@ -16,8 +16,8 @@ import json
 import torch
 from common import interleaved, median_ms
 
-from grokcheck.transformer import engine
-from grokcheck.transformer.ensemble import Ensemble, EnsembleConfig, Member
+from grokcheck.transformer.model import engine
+from grokcheck.transformer.training.ensemble import Ensemble, EnsembleConfig, Member
 
 
 def main() -> None:

@@ -54,19 +54,19 @@ import torch
 from bench_sweep import single_step
 from common import count_flops, matmul_peak_gflops, sync, time_once
 
-import grokcheck.transformer.batch as batch_mod
+import grokcheck.transformer.training.batch as batch_mod
 from grokcheck.errors import GrokcheckError
 from grokcheck.experiments import grid, runner
 from grokcheck.experiments.checks import FULL
 from grokcheck.experiments.run import ExperimentConfig
-from grokcheck.transformer import engine
-from grokcheck.transformer.batch import train_ensemble
-from grokcheck.transformer.convergence import ConvergenceConfig
-from grokcheck.transformer.ensemble import Ensemble, EnsembleConfig
-from grokcheck.transformer.model import ModelConfig
-from grokcheck.transformer.optim import StackedAdamW
-from grokcheck.transformer.runtime import configure, resolve_device
-from grokcheck.transformer.single import circuit_hook
+from grokcheck.transformer.model import engine
+from grokcheck.transformer.training.batch import train_ensemble
+from grokcheck.transformer.training.convergence import ConvergenceConfig
+from grokcheck.transformer.training.ensemble import Ensemble, EnsembleConfig
+from grokcheck.transformer.model.model import ModelConfig
+from grokcheck.transformer.training.optim import StackedAdamW
+from grokcheck.transformer.model.runtime import configure, resolve_device
+from grokcheck.transformer.training.single import circuit_hook
 
 PHASES = ("forward", "backward", "optimiser", "evaluation", "circuits", "checkpoint", "loop")
 

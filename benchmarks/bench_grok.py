@@ -1,6 +1,6 @@
 """(b) Time to grok: p = 113 addition, 30% train, seed 0, until test accuracy >= 0.99.
 
-Runs the library's own trainer (``grokcheck.transformer.train.train``, the code behind
+Runs the library's own trainer (``grokcheck.transformer.training.train.train``, the code behind
 ``grokcheck train --task add``) with its defaults: float32 parameters, float64 loss, eval every
 100 steps, engine ``auto``. It stops at the first evaluation with test accuracy >= 0.99
 (``hold_steps=0``) and reports the wall time and steps to get there, the time spent in
@@ -19,8 +19,8 @@ import time
 import torch
 from common import page_faults
 
-from grokcheck.transformer.single import SingleModel
-from grokcheck.transformer.train import TrainConfig, train
+from grokcheck.transformer.training.single import SingleModel
+from grokcheck.transformer.training.train import TrainConfig, train
 
 
 def main() -> None:

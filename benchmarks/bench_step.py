@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from common import count_flops, interleaved, matmul_peak_gflops, median_ms, page_faults
 from naive import NaiveTransformer
 
-from grokcheck.transformer import engine, loop, tasks
-from grokcheck.transformer.model import ModelConfig, make_model
+from grokcheck.transformer.model import engine, tasks
+from grokcheck.transformer.training import loop
+from grokcheck.transformer.model.model import ModelConfig, make_model
 
 
 def main() -> None:

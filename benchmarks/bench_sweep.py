@@ -5,7 +5,7 @@ float32 parameters, float64 loss, AdamW. For each D' it times, interleaved in on
 
 - ``single``: the single-model training step (``engine.make_forward(model, "auto")``, i.e.
   ``FastForward``, with ``torch.optim.AdamW``, cross-entropy on ``logits.double()``: the step of
-  ``grokcheck.transformer.loop``);
+  ``grokcheck.transformer.training.loop``);
 - ``K=k``: one ``Ensemble.train_step()`` of k members (each its own seed and subset), divided
   by k: ms per member-step.
 
@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from common import interleaved, matmul_peak_gflops, median_ms
 
-import grokcheck.transformer.ensemble as ensemble_mod
-from grokcheck.transformer import engine, tasks
-from grokcheck.transformer import optim as optim_mod
-from grokcheck.transformer.ensemble import Ensemble, EnsembleConfig, Member
-from grokcheck.transformer.model import ModelConfig, make_model
+import grokcheck.transformer.training.ensemble as ensemble_mod
+from grokcheck.transformer.model import engine, tasks
+from grokcheck.transformer.training import optim as optim_mod
+from grokcheck.transformer.training.ensemble import Ensemble, EnsembleConfig, Member
+from grokcheck.transformer.model.model import ModelConfig, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

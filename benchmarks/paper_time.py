@@ -27,7 +27,7 @@ from pathlib import Path
 
 from grokcheck.experiments import grid
 from grokcheck.experiments.spec import RunSpec
-from grokcheck.transformer import tasks
+from grokcheck.transformer.model import tasks
 
 #: (figures, experiment) estimated
 FIGURES = (("Figures 4, 7", "ungrok"), ("Figure 5", "semigrok"))

@@ -24,8 +24,8 @@ import paper_time  # noqa: E402
 from common import count_flops  # noqa: E402
 
 from grokcheck.experiments.spec import RunSpec  # noqa: E402
-from grokcheck.transformer import tasks  # noqa: E402
-from grokcheck.transformer.model import ModelConfig, make_model  # noqa: E402
+from grokcheck.transformer.model import tasks  # noqa: E402
+from grokcheck.transformer.model.model import ModelConfig, make_model  # noqa: E402
 
 
 def _reference_flops(cfg: ModelConfig, n: int) -> tuple[int, int]:

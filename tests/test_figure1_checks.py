@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from grokcheck import figure1_checks as f1
+from grokcheck.transformer import figure1_checks as f1
 
 
 def trace(steps, train_acc, test_acc, train_loss, test_loss):

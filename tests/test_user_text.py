@@ -177,7 +177,7 @@ def _resolves(name: str) -> bool:
     import torch
 
     from grokcheck.errors import InputError
-    from grokcheck.transformer.runtime import resolve_device
+    from grokcheck.transformer.model.runtime import resolve_device
 
     real = torch.cuda.is_available
     torch.cuda.is_available = lambda: True  # ask whether the name is accepted, not whether a GPU is here

@@ -67,7 +67,7 @@ def without_mutant_indices(text: str) -> str:
 
 
 #: files of other public repositories that grokcheck cites by name: Nanda et al.'s
-#: progress-measures-paper code (grokcheck/transformer/model.py)
+#: progress-measures-paper code (grokcheck/transformer/model/model.py)
 EXTERNAL_FILES = {"transformers.py"}
 #: the repository's own top-level folders
 TOP = (".ci", "grokcheck", "tests", "docs", "benchmarks", "tools")

@@ -27,9 +27,9 @@ def circuits(
     from grokcheck.errors import RunError
     from grokcheck.records import to_jsonable
     from grokcheck.transformer.circuit_runs import kappa_of_run, measure_run, progress_of_run
-    from grokcheck.transformer.dominance import dominance_of
-    from grokcheck.transformer.kappa import theorem_case
-    from grokcheck.transformer.runtime import resolve_device
+    from grokcheck.transformer.analysis.dominance import dominance_of
+    from grokcheck.transformer.analysis.kappa import theorem_case
+    from grokcheck.transformer.model.runtime import resolve_device
 
     dev = resolve_device(device.value)
     m = measure_run(run_dir, checkpoint=checkpoint, device=dev)

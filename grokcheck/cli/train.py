@@ -1,7 +1,7 @@
 """``grokcheck train``: grok (Figure 1a) or ungrok (Figure 1b, ``--ungrok N``) one transformer.
 
-Options default to ``None``: the configs (:class:`~grokcheck.transformer.train.TrainConfig`,
-:class:`~grokcheck.transformer.ungrok.UngrokConfig`) hold the only defaults. On ``--resume`` the
+Options default to ``None``: the configs (:class:`~grokcheck.transformer.training.train.TrainConfig`,
+:class:`~grokcheck.transformer.training.ungrok.UngrokConfig`) hold the only defaults. On ``--resume`` the
 saved config is merged with the options given (:func:`grokcheck.configs.merge_resumed`).
 """
 
@@ -16,7 +16,7 @@ import typer
 
 from grokcheck.cli.common import Device, DeviceOpt, JsonOpt, OutOpt, console, emit_json, fmt
 from grokcheck.cli.progress import TrainReporter
-from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS
+from grokcheck.transformer.training.convergence import PRETRAIN_MAX_STEPS
 
 
 class Task(str, Enum):
@@ -189,13 +189,13 @@ def train(
         if k not in ("resume", "device", "out", "json_out", "threads") and v is not None
     }
     from grokcheck.errors import InputError
-    from grokcheck.transformer.pretrain import DEFAULT_CACHE
-    from grokcheck.transformer.runtime import configure, resolve_device
+    from grokcheck.transformer.training.pretrain import DEFAULT_CACHE
+    from grokcheck.transformer.model.runtime import configure, resolve_device
 
     if resume and out is None:
         raise InputError("resume", "needs --out DIR naming the run to continue")
-    saved = _saved(out) if resume else None
-    is_ungrok = ("reduced_size" in saved) if saved is not None else ungrok is not None
+    saved_kind, saved = _saved(out) if resume else (None, None)
+    is_ungrok = saved_kind == "ungrok" if saved is not None else ungrok is not None
     if saved is not None and not is_ungrok and "ungrok" in given:
         raise InputError("ungrok", f"the run in {out} is a grokking run, not an ungrokking run")
     for name, instead in (TRAIN_ONLY if is_ungrok else UNGROK_ONLY).items():
@@ -219,13 +219,13 @@ def train(
     run_dir = _run_dir("ungrok" if is_ungrok else "train", out, resume)
     with TrainReporter() as rep:
         if is_ungrok:
-            from grokcheck.transformer.ungrok import ungrok as run_ungrok
+            from grokcheck.transformer.training.ungrok import ungrok as run_ungrok
 
             result = run_ungrok(cfg, device=device.value, out_dir=run_dir, resume=resume, cache_dir=cache,
                                 progress=rep.progress, stop=rep.stopped)  # fmt: skip
             interrupted = (result.ungrok or result.pretrain).stopped == "interrupted"
         else:
-            from grokcheck.transformer.train import train as run_train
+            from grokcheck.transformer.training.train import train as run_train
 
             result = run_train(cfg, device=device.value, out_dir=run_dir, resume=resume,
                                progress=rep.progress, stop=rep.stopped)  # fmt: skip
@@ -244,19 +244,21 @@ def train(
         raise typer.Exit(130)
 
 
-def _saved(out: Path) -> dict[str, Any]:
+def _saved(out: Path) -> tuple[str, dict[str, Any]]:
     from grokcheck.errors import RunError
-    from grokcheck.transformer.checkpoint import read_saved_config
+    from grokcheck.transformer.training.checkpoint import read_saved_config
 
     if not Path(out).is_dir():
         raise RunError(f"--resume: no run to continue in {out} (no such folder)")
-    return read_saved_config(out)
+    from grokcheck.transformer.training.run_folder import split_kind
+
+    return split_kind(read_saved_config(out), Path(out) / "config.json")
 
 
 def _train_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
     from grokcheck.configs import merge_resumed
-    from grokcheck.transformer.run_folder import RESUMABLE_CHANGES
-    from grokcheck.transformer.train import TrainConfig
+    from grokcheck.transformer.training.run_folder import RESUMABLE_CHANGES
+    from grokcheck.transformer.training.train import TrainConfig
 
     if saved is None:
         return TrainConfig(**given)
@@ -268,9 +270,9 @@ def _ungrok_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
 
     from grokcheck.configs import from_jsonable, merge_resumed
     from grokcheck.errors import InputError
-    from grokcheck.transformer.pretrain import PretrainConfig
-    from grokcheck.transformer.run_folder import RESUMABLE_CHANGES
-    from grokcheck.transformer.ungrok import UngrokConfig
+    from grokcheck.transformer.training.pretrain import PretrainConfig
+    from grokcheck.transformer.training.run_folder import RESUMABLE_CHANGES
+    from grokcheck.transformer.training.ungrok import UngrokConfig
 
     pre = {PRETRAIN_FIELDS[k]: given.pop(k) for k in list(given) if k in PRETRAIN_FIELDS}
     if "ungrok" in given:

@@ -1,16 +1,16 @@
 """Two circuit measures on the same converged networks: do they name the same dominant circuit?
 
-Appendix B calls its own measure (the logit split of :mod:`grokcheck.transformer.circuits`)
+Appendix B calls its own measure (the logit split of :mod:`grokcheck.transformer.analysis.circuits`)
 "an imperfect proxy measure for the true strength of the trigonometric and memorisation
 circuits", and lists its flaws: C_trig and C_mem logits are correlated on the train set, so the
 projection "would ... overestimate the strength of C_trig and underestimate the strength of
 C_mem". P1 (C_gen-only and C_mem-only networks), Figure 10 and the hysteresis row rest on it.
-Nanda et al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`) read the
+Nanda et al.'s progress measures (:mod:`grokcheck.transformer.analysis.progress_measures`) read the
 circuits from the loss instead (restricted and excluded loss), so where the two name different
 dominant circuits, a verdict resting on Appendix B's measure may rest on a misreading.
 
 The row (:func:`measures_agree`), over converged addition runs that carry both measures: each
-run's label under each measure by the rules of :mod:`grokcheck.transformer.dominance`
+run's label under each measure by the rules of :mod:`grokcheck.transformer.analysis.dominance`
 (``"gen"``, ``"mem"``, ``"mixed"``, and for the progress measures ``"neither"``), the count
 that agree, and the count that **conflict** (one measure says C_gen, the other C_mem).
 
@@ -33,8 +33,8 @@ CLAIM = "Appendix B's logit split and Nanda et al.'s progress measures name the 
 
 
 def measure_labels(row: dict[str, Any]) -> Any:
-    """The :class:`~grokcheck.transformer.dominance.Dominance` of one results row, or ``None``."""
-    from grokcheck.transformer.dominance import dominance
+    """The :class:`~grokcheck.transformer.analysis.dominance.Dominance` of one results row, or ``None``."""
+    from grokcheck.transformer.analysis.dominance import dominance
 
     if row.get("task") != "add" or not all(
         ok(row.get(k)) for k in ("trig_fraction", "restricted_loss", "excluded_loss")

@@ -1,7 +1,7 @@
 """Does the convergence rule mean converged? Continue runs it stopped for 3x as many steps again.
 
 Section 5.2 measures "the test accuracy at convergence"; grokcheck stops a run when
-:func:`grokcheck.transformer.convergence.has_converged` holds over its window. That rule is a
+:func:`grokcheck.transformer.training.convergence.has_converged` holds over its window. That rule is a
 claim about the future: a run it stops would not move much if trained on. This module tests
 the claim directly. For a sample of runs the rule stopped at step ``s``, it retrains each from
 the same start with no stop rule to ``4 s`` (so ``3 s`` more steps), checks that the retrained
@@ -85,7 +85,7 @@ def continue_runs(
 ) -> list[Continued]:
     """Retrain each record's spec to FACTOR x its converged step, no stop rule, and compare."""
     from grokcheck.experiments import runner
-    from grokcheck.transformer.convergence import ConvergenceConfig, first_converged
+    from grokcheck.transformer.training.convergence import ConvergenceConfig, first_converged
 
     out = []
     groups: dict[tuple, list[RunRecord]] = {}

@@ -10,7 +10,7 @@ The runner is any callable
 per spec, in order; ``cache_dir`` is passed only when set); the default is
 :func:`grokcheck.experiments.runner.run_chunk`, imported when first called. A runner with a
 parameter named ``progress`` also gets, from the local executor, a callback for the
-:class:`grokcheck.transformer.loop.Event` of every training step and evaluation, which becomes
+:class:`grokcheck.transformer.training.loop.Event` of every training step and evaluation, which becomes
 a step-level :class:`ProgressEvent`. With Dask the runner is pickled by reference, so workers
 must be able to import it.
 
@@ -33,7 +33,7 @@ from typing import Any
 from grokcheck.errors import InputError, RunError
 from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import ExperimentStore
-from grokcheck.transformer.metrics import INTERRUPTED  # a record's ``stopped`` when ``stop`` fired
+from grokcheck.transformer.training.metrics import INTERRUPTED  # a record's ``stopped`` when ``stop`` fired
 
 EXECUTORS = ("local", "dask")
 CHECKPOINTS = "checkpoints"
@@ -121,7 +121,7 @@ class _ChunkSteps:
         self.progress, self.base, self.member_steps = progress, base, 0
         self.seen = False
 
-    def __call__(self, ev: Any) -> None:  # a grokcheck.transformer.loop.Event
+    def __call__(self, ev: Any) -> None:  # a grokcheck.transformer.training.loop.Event
         self.seen = True
         if ev.row is None and ev.phase != "pretrain":  # a training step of ev.active members
             self.member_steps += ev.active

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from grokcheck import validate
 from grokcheck.errors import InputError
 from grokcheck.experiments.spec import RunSpec
-from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS, WINDOW
+from grokcheck.transformer.training.convergence import PRETRAIN_MAX_STEPS, WINDOW
 
 EXPERIMENTS = ("ungrok", "tasks", "semigrok", "efficiency", "hysteresis")
 SCALES = ("quick", "paper")
@@ -200,13 +200,13 @@ def sweeps(name: str, scale: str = "quick", overrides: GridOverrides | None = No
 
 
 def _is_s5(task: str) -> bool:
-    from grokcheck.transformer.tasks import get_task
+    from grokcheck.transformer.model.tasks import get_task
 
     return get_task(task).s5
 
 
 def _check(sw: Sweep) -> None:
-    from grokcheck.transformer.tasks import check_p, dataset_size, get_task
+    from grokcheck.transformer.model.tasks import check_p, dataset_size, get_task
 
     for name, values in (("sizes", sw.sizes), ("weight_decays", sw.weight_decays), ("seeds", sw.seeds)):
         if not values:

@@ -13,7 +13,7 @@ practice". The two cases predict different things for gradient descent near D_cr
 The ``hysteresis`` experiment trains each (D, seed) twice, ``kind = "ungrok"`` (from the seed's
 grokked network) and ``kind = "scratch"`` (from the seed's initialisation), on the same subset
 (both draw it from the seed), and measures kappa on every final network
-(:func:`grokcheck.transformer.kappa.kappa_of_state`). :func:`hysteresis_verdict` compares the
+(:func:`grokcheck.transformer.analysis.kappa.kappa_of_state`). :func:`hysteresis_verdict` compares the
 outcome with the case that the measured kappa selects.
 
 Grokking is itself a late escape from a plateau, so a gap could be slow dynamics rather than two

@@ -112,7 +112,7 @@ def plan(cfg: ExperimentConfig) -> tuple[RunSpec, ...]:
     if cfg.device not in DEVICES:
         raise InputError("device", f"must be {', '.join(DEVICES[:-1])} or {DEVICES[-1]}, got {cfg.device!r}")
     if cfg.executor == "local":  # here, the device must exist (Dask workers check their own)
-        from grokcheck.transformer.runtime import resolve_device
+        from grokcheck.transformer.model.runtime import resolve_device
 
         resolve_device(cfg.device)
     specs = grid.experiment_specs(cfg.name, cfg.scale, cfg.grid)

@@ -2,7 +2,7 @@
 
 :func:`run_chunk` is what every executor calls (here, or on a Dask worker). Specs that share
 the ensemble-wide settings (task, modulus, step cap, eps, loss dtype, evaluation and
-convergence windows) train together as one :class:`~grokcheck.transformer.ensemble.Ensemble`,
+convergence windows) train together as one :class:`~grokcheck.transformer.training.ensemble.Ensemble`,
 each member with its own seed, subset size, learning rate, weight decay and start: its seed's
 pretrained network (``"ungrok"``, one cached network per seed), its own initialisation
 (``"scratch"``) or its own initialisation with random train labels (``"random_labels"``).
@@ -10,7 +10,7 @@ Each member stops when the convergence rule fires for it or at ``max_steps``; Ap
 circuit measurements and Nanda et al.'s progress measures are taken on each final network
 (addition only).
 
-``progress`` (optional) gets every :class:`~grokcheck.transformer.loop.Event` of the chunk's
+``progress`` (optional) gets every :class:`~grokcheck.transformer.training.loop.Event` of the chunk's
 training: pretraining a start network (phase ``"pretrain"``) and each batched ensemble (phase
 ``"ensemble"``), after every step and evaluation.
 """
@@ -26,14 +26,14 @@ from pathlib import Path
 import torch
 
 from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
-from grokcheck.transformer.batch import MemberResult, train_ensemble
-from grokcheck.transformer.convergence import ConvergenceConfig
-from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
-from grokcheck.transformer.loop import Event
-from grokcheck.transformer.metrics import INTERRUPTED
-from grokcheck.transformer.optim import OptimConfig
-from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
-from grokcheck.transformer.runtime import configure, resolve_device
+from grokcheck.transformer.training.batch import MemberResult, train_ensemble
+from grokcheck.transformer.training.convergence import ConvergenceConfig
+from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member
+from grokcheck.transformer.training.loop import Event
+from grokcheck.transformer.training.metrics import INTERRUPTED
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.training.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
+from grokcheck.transformer.model.runtime import configure, resolve_device
 
 #: experiments whose runs record Appendix B's o_t/o_m at every evaluation (addition only), so a
 #: verdict can check that the circuits, not only the norm and the accuracies, stopped moving
@@ -103,7 +103,7 @@ def _run_batch(
         return [_interrupted(s) for s in specs]
     hook = None
     if s0.task == "add" and s0.experiment in CIRCUIT_CURVES:
-        from grokcheck.transformer.single import circuit_hook
+        from grokcheck.transformer.training.single import circuit_hook
 
         hook = circuit_hook(s0.p)
     ckpt = None
@@ -212,7 +212,7 @@ def train_curves(
 
 def _trained_on(specs: Sequence[RunSpec]) -> list[tuple]:
     """Each spec's train split and the labels it was trained on (random ones for C_mem-only)."""
-    from grokcheck.transformer import tasks
+    from grokcheck.transformer.model import tasks
 
     if not specs:
         return []
@@ -230,7 +230,7 @@ def _trained_on(specs: Sequence[RunSpec]) -> list[tuple]:
 def _kappas(trained: list[tuple], results: Sequence[MemberResult], dev: torch.device) -> list[float | None]:
     """Each final network's kappa on the train set and the labels it was trained on."""
     from grokcheck.errors import RunError
-    from grokcheck.transformer.kappa import kappa_of_state
+    from grokcheck.transformer.analysis.kappa import kappa_of_state
 
     out: list[float | None] = []
     for (sp, labels), m in zip(trained, results, strict=True):
@@ -251,7 +251,7 @@ def _before(rows: Sequence, step: int):
 def _measures(trained: list[tuple], results: Sequence[MemberResult], dev: torch.device) -> list[tuple]:
     """Each final network's two circuit measures from one pass over the p x p grid: Appendix B's
     logit split and Nanda et al.'s progress measures (a second, independent measure)."""
-    from grokcheck.transformer import circuits, progress_measures
+    from grokcheck.transformer.analysis import circuits, progress_measures
 
     out = []
     for (sp, labels), m in zip(trained, results, strict=True):

@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from grokcheck.transformer.convergence import PRETRAIN_MAX_STEPS, WINDOW
+from grokcheck.transformer.training.convergence import PRETRAIN_MAX_STEPS, WINDOW
 
 KINDS = ("ungrok", "scratch", "random_labels")
 
@@ -47,7 +47,7 @@ class RunSpec:
         eval_every: steps between evaluations (the curves in the record).
         pretrain_max_steps: cap on pretraining for ``"ungrok"`` runs.
         convergence_window: the convergence rule's window in steps (its tolerances are
-            :class:`~grokcheck.transformer.convergence.ConvergenceConfig`'s defaults).
+            :class:`~grokcheck.transformer.training.convergence.ConvergenceConfig`'s defaults).
     """
 
     experiment: str
@@ -98,18 +98,18 @@ class RunRecord:
 
     ``converged`` is true when the convergence rule fired before ``max_steps``; ``stopped`` is
     the reason (``"converged"``, ``"max_steps"``, ``"diverged"``). Circuit fields
-    (Appendix B, :mod:`grokcheck.transformer.circuits`) are ``None`` for tasks other than
+    (Appendix B, :mod:`grokcheck.transformer.analysis.circuits`) are ``None`` for tasks other than
     addition: ``o_t``/``o_m`` are the mean correct-class logits of the trigonometric and the
     memorising parts on the train set, ``o_t_test``/``o_m_test`` on the test set,
     ``correct_logit`` the network's mean correct-class logit on the train set (centred over
     classes), ``trig_fraction`` the share of the logit tensor's squared norm in the
     trigonometric subspace and ``gen_only`` whether it exceeds 0.95. ``restricted_loss`` and
     ``excluded_loss`` (train; ``*_test`` on the test set) and ``key_frequencies`` are Nanda et
-    al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`), a second circuit
+    al.'s progress measures (:mod:`grokcheck.transformer.analysis.progress_measures`), a second circuit
     measure independent of Appendix B's (addition only). Where the experiment
     records circuits along the curve (``hysteresis``), ``o_t_prev``/``o_m_prev`` are o_t/o_m one
     convergence window before the end, and ``kappa`` is the final network's kappa
-    (:func:`grokcheck.transformer.kappa.kappa_of_state`, on its train set).
+    (:func:`grokcheck.transformer.analysis.kappa.kappa_of_state`, on its train set).
     """
 
     spec: RunSpec

@@ -61,7 +61,7 @@ def claims() -> dict[str, PaperClaim]:
         TRAIN_FULL,
         WD_FACTOR,
     )
-    from grokcheck.transformer.dominance import FIT_FRACTION, TRIG_GEN, TRIG_MEM
+    from grokcheck.transformer.analysis.dominance import FIT_FRACTION, TRIG_GEN, TRIG_MEM
 
     middling = (
         f"Middling = test accuracy in ({MID_LO}, {MID_HI}) with train accuracy >= {TRAIN_FULL}; "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from grokcheck.verdicts import Check
 
 if TYPE_CHECKING:
-    from grokcheck.transformer.train import TrainResult
+    from grokcheck.transformer.training.train import TrainResult
 
 #: (p, train fraction, seed, step budget) of the quick row and the extra rows of --full
 QUICK = (47, 0.7, 0, 3000)
@@ -24,9 +24,9 @@ FULL_EXTRA = ((47, 0.7, 1, 3000), (47, 0.5, 0, 6000))
 def grok_check(p: int, train_frac: float, seed: int, max_steps: int, **overrides: object) -> Check:
     """Train ``add`` mod ``p`` until grokked (test acc >= 0.99 held 200 steps) or ``max_steps``.
 
-    ``overrides`` go to :class:`~grokcheck.transformer.train.TrainConfig`.
+    ``overrides`` go to :class:`~grokcheck.transformer.training.train.TrainConfig`.
     """
-    from grokcheck.transformer.train import TrainConfig
+    from grokcheck.transformer.training.train import TrainConfig
 
     cfg = TrainConfig(
         p=p,
@@ -42,12 +42,12 @@ def grok_check(p: int, train_frac: float, seed: int, max_steps: int, **overrides
 
 def grok_rows(cfg, *, max_steps: int, seed: int) -> list[Check]:
     """One grokking run's rows: the run groks within its budget, and Figure 1a's caption claim
-    (:func:`grokcheck.figure1_checks.grokking`) measured on its evaluation rows."""
+    (:func:`grokcheck.transformer.figure1_checks.grokking`) measured on its evaluation rows."""
     import json
     import tempfile
 
-    from grokcheck.figure1_checks import grokking
-    from grokcheck.transformer.train import train
+    from grokcheck.transformer.figure1_checks import grokking
+    from grokcheck.transformer.training.train import train
 
     with tempfile.TemporaryDirectory() as d:
         result = train(cfg, device="cpu", out_dir=d)
@@ -93,9 +93,9 @@ def batch_equals_alone_check(
     ``alone_changes`` alters the lone runs' config (tests: a wrong one must fail)."""
     import dataclasses
 
-    from grokcheck.transformer.batch import train_ensemble
-    from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
-    from grokcheck.transformer.train import TrainConfig, train
+    from grokcheck.transformer.training.batch import train_ensemble
+    from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member
+    from grokcheck.transformer.training.train import TrainConfig, train
 
     members = (
         Member(seed=0, train_size=150, weight_decay=1.0),
@@ -131,7 +131,7 @@ def batch_equals_alone_check(
 def _final_state(cfg, train_fn) -> dict:
     import tempfile
 
-    from grokcheck.transformer.checkpoint import load_checkpoint
+    from grokcheck.transformer.training.checkpoint import load_checkpoint
 
     with tempfile.TemporaryDirectory() as d:
         train_fn(cfg, device="cpu", out_dir=d)

@@ -15,22 +15,24 @@ import torch
 
 from grokcheck.configs import from_jsonable
 from grokcheck.errors import RunError
-from grokcheck.transformer import progress_measures, tasks
-from grokcheck.transformer.checkpoint import load_checkpoint
-from grokcheck.transformer.circuits import CircuitMetrics, check_task, measure_state
+from grokcheck.transformer.analysis import progress_measures
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.checkpoint import load_checkpoint
+from grokcheck.transformer.analysis.circuits import CircuitMetrics, check_task, measure_state
 
 
-def run_split(config: Mapping) -> tuple[tasks.Split, torch.Tensor]:
+def run_split(kind: str, config: Mapping) -> tuple[tasks.Split, torch.Tensor]:
     """The train split and train labels of a saved ``grokcheck train`` run (grokking, random
-    labels or ungrokking: the reduced subset), from its saved config.
+    labels or ungrokking: the reduced subset), from its kind and saved config (as stored in
+    its checkpoint).
 
     Raises:
         InputError: the run is not of modular addition. RunError: not a run config.
     """
-    from grokcheck.transformer.train import TrainConfig
-    from grokcheck.transformer.ungrok import UngrokConfig
+    from grokcheck.transformer.training.train import TrainConfig
+    from grokcheck.transformer.training.ungrok import UngrokConfig
 
-    cls = UngrokConfig if "reduced_size" in config else TrainConfig
+    cls = UngrokConfig if kind == "ungrok" else TrainConfig
     try:
         cfg = from_jsonable(cls, config)
     except (TypeError, ValueError) as e:
@@ -48,12 +50,12 @@ def _load(run_dir, checkpoint) -> tuple[Path, Mapping]:
 
 
 def kappa_of_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu"):
-    """The saved network's kappa (:func:`grokcheck.transformer.kappa.kappa_of_state`) on the
+    """The saved network's kappa (:func:`grokcheck.transformer.analysis.kappa.kappa_of_state`) on the
     train set and the labels it was trained on: Theorem D.4's case follows from it."""
-    from grokcheck.transformer.kappa import kappa_of_state
+    from grokcheck.transformer.analysis.kappa import kappa_of_state
 
     path, ckpt = _load(run_dir, checkpoint)
-    sp, labels = run_split(ckpt["config"])
+    sp, labels = run_split(ckpt["kind"], ckpt["config"])
     try:
         return kappa_of_state(ckpt["model"], sp.dataset.tokens[sp.train_idx], labels, device=device)
     except (KeyError, RuntimeError, IndexError) as e:
@@ -72,7 +74,7 @@ def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu")
         RunError: a missing or corrupt checkpoint. InputError: a run of another task.
     """
     path, ckpt = _load(run_dir, checkpoint)
-    sp, labels = run_split(ckpt["config"])
+    sp, labels = run_split(ckpt["kind"], ckpt["config"])
     try:
         return measure_state(ckpt["model"], sp, train_labels=labels, device=device)
     except (KeyError, RuntimeError, IndexError) as e:
@@ -83,14 +85,14 @@ def measure_run(run_dir, *, checkpoint=None, device: torch.device | str = "cpu")
 def progress_of_run(
     run_dir, *, checkpoint=None, device: torch.device | str = "cpu"
 ) -> progress_measures.ProgressMeasures:
-    """Nanda et al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`) for the
+    """Nanda et al.'s progress measures (:mod:`grokcheck.transformer.analysis.progress_measures`) for the
     network saved in a run folder, with the key frequencies read from its W_E; as :func:`measure_run`.
 
     Raises:
         RunError: a missing or corrupt checkpoint. InputError: a run of another task.
     """
     path, ckpt = _load(run_dir, checkpoint)
-    sp, labels = run_split(ckpt["config"])
+    sp, labels = run_split(ckpt["kind"], ckpt["config"])
     try:
         return progress_measures.measure_state(ckpt["model"], sp, train_labels=labels, device=device)
     except (KeyError, RuntimeError, IndexError) as e:

@@ -29,9 +29,9 @@ def one_line_error(err: str) -> bool:
 def handmade_run(folder: Path, *, task: str = "add", p: int = 23, **config) -> Path:
     """A run folder as ``grokcheck train --out`` leaves it, written without the training loop: an
     untrained reference model's state and the config fields the split is rebuilt from."""
-    from grokcheck.transformer import tasks
-    from grokcheck.transformer.checkpoint import save_checkpoint
-    from grokcheck.transformer.model import ModelConfig, make_model
+    from grokcheck.transformer.model import tasks
+    from grokcheck.transformer.training.checkpoint import save_checkpoint
+    from grokcheck.transformer.model.model import ModelConfig, make_model
 
     ds = tasks.make_dataset(task, p)
     model = make_model(ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=32, d_mlp=64), seed=3)
@@ -53,8 +53,9 @@ def handmade_run(folder: Path, *, task: str = "add", p: int = 23, **config) -> P
 
 
 def test_json_matches_library_on_the_runs_split(cli, tmp_path: Path) -> None:
-    from grokcheck.transformer import circuits, tasks
-    from grokcheck.transformer.checkpoint import load_checkpoint
+    from grokcheck.transformer.analysis import circuits
+    from grokcheck.transformer.model import tasks
+    from grokcheck.transformer.training.checkpoint import load_checkpoint
 
     run = handmade_run(tmp_path / "run", data_seed=4)
     r = cli("circuits", str(run), "--json", "--device", "cpu")
@@ -99,7 +100,7 @@ def test_missing_and_corrupt_checkpoints_exit_1(cli, tmp_path: Path) -> None:
 
 
 def test_random_label_runs_use_their_labels(cli, tmp_path: Path) -> None:
-    from grokcheck.transformer import tasks
+    from grokcheck.transformer.model import tasks
 
     if not hasattr(tasks, "random_labels"):
         pytest.skip("tasks.random_labels is not there yet")
@@ -117,7 +118,7 @@ def test_a_real_grokcheck_train_run(cli, tmp_path: Path) -> None:
     r = cli("circuits", str(out), "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    from grokcheck.transformer.checkpoint import load_checkpoint
+    from grokcheck.transformer.training.checkpoint import load_checkpoint
 
     state = load_checkpoint(out / "checkpoint.pt", kind="train")["model"]
     norm = sum(float(v.double().pow(2).sum()) for v in state.values()) ** 0.5
@@ -131,8 +132,9 @@ def test_an_ungrokking_run_is_measured_on_its_reduced_subset(cli, tmp_path: Path
     subset (not a grokking split) is its train set."""
     import torch
 
-    from grokcheck.transformer import circuits, tasks
-    from grokcheck.transformer.checkpoint import load_checkpoint
+    from grokcheck.transformer.analysis import circuits
+    from grokcheck.transformer.model import tasks
+    from grokcheck.transformer.training.checkpoint import load_checkpoint
 
     run = tmp_path / "u"
     args = ("train", "--p", "23", "--ungrok", "200", "--pretrain-steps", "20", "--ungrok-steps", "5",
@@ -153,9 +155,10 @@ def test_an_ungrokking_run_is_measured_on_its_reduced_subset(cli, tmp_path: Path
 def test_progress_measures_in_json_and_table(cli, tmp_path: Path) -> None:
     """The progress measures and the dominance verdicts ride along under their own keys, equal to
     the library's on the run's own split; Appendix B's fields stay as they were."""
-    from grokcheck.transformer import progress_measures, tasks
-    from grokcheck.transformer.checkpoint import load_checkpoint
-    from grokcheck.transformer.dominance import dominance
+    from grokcheck.transformer.analysis import progress_measures
+    from grokcheck.transformer.model import tasks
+    from grokcheck.transformer.training.checkpoint import load_checkpoint
+    from grokcheck.transformer.analysis.dominance import dominance
 
     run = handmade_run(tmp_path / "run", data_seed=4)
     data = json.loads(cli("circuits", str(run), "--json", "--device", "cpu").out)

@@ -139,7 +139,7 @@ def _specs():
 
 
 def stepping_runner(specs, *, device="cpu", cache_dir=None, stop=None, checkpoint_dir=None, progress=None):
-    from grokcheck.transformer.loop import Event
+    from grokcheck.transformer.training.loop import Event
 
     if progress is not None:
         for step in (1, 2):

@@ -19,7 +19,7 @@ TINY = grid.GridOverrides(
 
 
 def _loop_event(phase, step, budget, active, members, row=None):
-    from grokcheck.transformer.loop import Event
+    from grokcheck.transformer.training.loop import Event
 
     return Event(phase, step, budget, 0.1, 0.5, row, active, members)
 

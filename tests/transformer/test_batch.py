@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from grokcheck.transformer import ensemble as E
-from grokcheck.transformer.batch import train_ensemble
-from grokcheck.transformer.convergence import ConvergenceConfig
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.tasks import make_dataset, random_labels, split
+from grokcheck.transformer.training import ensemble as E
+from grokcheck.transformer.training.batch import train_ensemble
+from grokcheck.transformer.training.convergence import ConvergenceConfig
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.model.tasks import make_dataset, random_labels, split
 
 P = 23
 MEMBERS = (

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from grokcheck.transformer import checks
-from grokcheck.transformer.train import Metrics, TrainResult
+from grokcheck.transformer.training.train import Metrics, TrainResult
 
 GROKKED = TrainResult(
     task="add",

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from grokcheck.errors import InputError
-from grokcheck.transformer import circuits as C
-from grokcheck.transformer import tasks
+from grokcheck.transformer.analysis import circuits as C
+from grokcheck.transformer.model import tasks
 
 
 def true_labels(p: int) -> torch.Tensor:
@@ -239,7 +239,7 @@ def test_trained_tiny_network() -> None:
     depend on the training module's API: Appendix B's identities on a network nobody built,
     and (to train only once) its kappa: the trained transformer's paths have degrees 2 to 6
     in the parameters, so it is measured above 2 and is not a single power law."""
-    from grokcheck.transformer.model import ModelConfig, make_model, param_norm
+    from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
 
     torch.manual_seed(0)
     ds = tasks.make_dataset("add", 23)
@@ -263,7 +263,7 @@ def test_trained_tiny_network() -> None:
     assert train_acc == 1.0 and got.correct_logit_train > 0
     assert got.correct_logit_train > got.correct_logit_test  # it fits train better than test
     assert 0.0 < got.trig_fraction < 1.0 and not got.gen_only and got.n_train == len(sp.train_idx)
-    from grokcheck.transformer.kappa import kappa_of_state
+    from grokcheck.transformer.analysis.kappa import kappa_of_state
 
     fit = kappa_of_state(model.state_dict(), sp.train_tokens, sp.train_labels)
     assert 2.0 < fit.kappa < 8.0 and fit.margins[0] < fit.margins[-1]
@@ -273,7 +273,7 @@ def test_trained_tiny_network() -> None:
 
 
 def test_isologit_curves_bucket_geometrically() -> None:
-    from grokcheck.transformer.circuit_plots import isologit_curves
+    from grokcheck.transformer.analysis.circuit_plots import isologit_curves
 
     D = [100, 100, 200, 200, 400, 400]
     logit = [1.0, 1.0, 2.0, 8.0, 8.0, -1.0]  # the non-positive logit is dropped
@@ -286,7 +286,7 @@ def test_isologit_curves_bucket_geometrically() -> None:
 
 
 def test_plots_write_pngs(tmp_path) -> None:
-    from grokcheck.transformer.circuit_plots import plot_circuit_curves, plot_efficiency
+    from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves, plot_efficiency
 
     rows = [
         {"step": s, "train_loss": 1 / (s + 1), "test_loss": 2.0, "o_t_train": s / 10, "o_m_train": 5.0,

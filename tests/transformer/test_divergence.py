@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from grokcheck.errors import RunError
-from grokcheck.transformer.checkpoint import load_checkpoint
-from grokcheck.transformer.train import TrainConfig, train
+from grokcheck.transformer.training.checkpoint import load_checkpoint
+from grokcheck.transformer.training.train import TrainConfig, train
 
 BASE = TrainConfig(p=23, train_frac=0.5, steps=40, eval_every=5, checkpoint_every=10)
 
@@ -27,7 +27,7 @@ def test_a_huge_learning_rate_diverges_with_a_run_error(tmp_path: Path) -> None:
 
 def test_the_last_good_checkpoint_is_kept(tmp_path: Path, monkeypatch) -> None:
     """Poison the parameters after step 12: the checkpoint of step 10 must survive, finite."""
-    from grokcheck.transformer import single
+    from grokcheck.transformer.training import single
 
     real = single.SingleModel.train_step
     calls = {"n": 0}

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from grokcheck.errors import InputError
-from grokcheck.transformer import circuits as C
-from grokcheck.transformer import dominance as D
-from grokcheck.transformer import progress_measures as P
+from grokcheck.transformer.analysis import circuits as C
+from grokcheck.transformer.analysis import dominance as D
+from grokcheck.transformer.analysis import progress_measures as P
 
 
 def test_appendix_b_rule_at_its_edges() -> None:

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grokcheck.errors import InputError
-from grokcheck.transformer import engine
-from grokcheck.transformer.model import ModelConfig, Transformer, make_model
-from grokcheck.transformer.tasks import TASKS, make_dataset
+from grokcheck.transformer.model import engine
+from grokcheck.transformer.model.model import ModelConfig, Transformer, make_model
+from grokcheck.transformer.model.tasks import TASKS, make_dataset
 
 #: a prime modulus per mod-p task (prime so div and div-odd are defined); S5 ignores it
 SMALL_P = 7
@@ -265,7 +265,7 @@ def test_cuda_float64_matches_the_cpu_reference() -> None:
 
 _FAULTS = """
 import resource, sys, torch
-from grokcheck.transformer import engine
+from grokcheck.transformer.model import engine
 if sys.argv[1] == "tuned":
     assert engine.tune_malloc()
 def fill():

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer import ensemble as E
-from grokcheck.transformer.batch import train_ensemble
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import StackedAdamW
-from grokcheck.transformer.tasks import make_dataset, split
+from grokcheck.transformer.training import ensemble as E
+from grokcheck.transformer.training.batch import train_ensemble
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.training.optim import StackedAdamW
+from grokcheck.transformer.model.tasks import make_dataset, split
 
 P = 23  # 529 examples: small enough for many steps in a unit test
 

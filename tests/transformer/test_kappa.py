@@ -10,9 +10,9 @@ import torch
 
 from grokcheck.errors import InputError, RunError
 from grokcheck.theory import d4
-from grokcheck.transformer import kappa as K
-from grokcheck.transformer import tasks
-from grokcheck.transformer.model import ModelConfig, make_model
+from grokcheck.transformer.analysis import kappa as K
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.model.model import ModelConfig, make_model
 
 
 def test_margin_definitions() -> None:
@@ -63,7 +63,7 @@ def test_transformer_direct_path_only_has_kappa_2() -> None:
     logits are W_U^T (W_E[=] + W_pos[3]), exactly degree 2 in the parameters."""
     ds = tasks.make_dataset("add", 11)
     state = _model_state(0, kill=("W_V", "W_in", "W_out", "b_in", "b_out"))
-    from grokcheck.transformer.circuits import all_logits
+    from grokcheck.transformer.analysis.circuits import all_logits
 
     labels = all_logits(state, ds.tokens)[0].argmax(-1)
     fit = K.kappa_of_state(state, ds.tokens, labels, scales=np.geomspace(0.2, 5, 7))
@@ -76,7 +76,7 @@ def test_transformer_with_attention_path_is_not_a_power_law() -> None:
     ds = tasks.make_dataset("add", 11)
     state = _model_state(1, kill=("W_Q", "W_K", "W_in", "W_out", "b_in", "b_out"))
     state["W_V"] *= 3.0
-    from grokcheck.transformer.circuits import all_logits
+    from grokcheck.transformer.analysis.circuits import all_logits
 
     labels = all_logits(state, ds.tokens)[0].argmax(-1)
     fit = K.kappa_of_state(state, ds.tokens, labels, scales=np.geomspace(0.05, 20, 9))

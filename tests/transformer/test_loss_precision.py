@@ -19,13 +19,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grokcheck.transformer import ensemble as E
-from grokcheck.transformer import loss_precision
-from grokcheck.transformer.metrics import Row, Track
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.single import single_stepper
-from grokcheck.transformer.tasks import make_dataset, random_labels, split
+from grokcheck.transformer.training import ensemble as E
+from grokcheck.transformer.analysis import loss_precision
+from grokcheck.transformer.training.metrics import Row, Track
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.training.single import single_stepper
+from grokcheck.transformer.model.tasks import make_dataset, random_labels, split
 
 HALF_ULP = 2.0**-24  # half of float32's spacing above 1
 F32_EPS = 2.0**-23

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from grokcheck.errors import InputError
-from grokcheck.transformer.model import ModelConfig, Transformer, make_model, param_norm
-from grokcheck.transformer.tasks import make_dataset, split
+from grokcheck.transformer.model.model import ModelConfig, Transformer, make_model, param_norm
+from grokcheck.transformer.model.tasks import make_dataset, split
 
 EXPECTED_SHAPES = {
     "W_E": (25, 128),

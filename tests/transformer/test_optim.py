@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokcheck.transformer import optim
-from grokcheck.transformer.optim import StackedAdamW
+from grokcheck.transformer.training import optim
+from grokcheck.transformer.training.optim import StackedAdamW
 
 SHAPES = {"W": (7, 6, 5), "b": (7, 3), "s": (7,)}
 

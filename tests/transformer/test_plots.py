@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from grokcheck.transformer import plots  # noqa: E402
+from grokcheck.transformer.analysis import plots  # noqa: E402
 
 ROWS = [
     {"step": s, "train_loss": 4.0 / (s + 1), "test_loss": 5.0, "train_acc": min(1.0, s / 50), "test_acc": 0.1}

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grokcheck.errors import InputError
-from grokcheck.transformer import progress_measures as P
-from grokcheck.transformer import tasks
+from grokcheck.transformer.analysis import progress_measures as P
+from grokcheck.transformer.model import tasks
 
 
 def assert_same(a: P.ProgressMeasures, b: P.ProgressMeasures, rel: float = 1e-12) -> None:
@@ -365,7 +365,7 @@ def test_bad_input() -> None:
 
 
 def small_model(p: int):
-    from grokcheck.transformer.model import ModelConfig, make_model
+    from grokcheck.transformer.model.model import ModelConfig, make_model
 
     ds = tasks.make_dataset("add", p)
     return ds, make_model(
@@ -396,7 +396,7 @@ def test_measure_state_reads_the_embedding_and_the_split() -> None:
 
 
 def test_circuit_hook_adds_progress_fields_with_an_embedding() -> None:
-    from grokcheck.transformer.single import circuit_hook
+    from grokcheck.transformer.training.single import circuit_hook
 
     p = 11
     ds, model = small_model(p)
@@ -415,7 +415,7 @@ def test_circuit_hook_adds_progress_fields_with_an_embedding() -> None:
 
 def test_row_round_trip_keeps_key_frequencies() -> None:
     from grokcheck.records import dumps
-    from grokcheck.transformer.metrics import Row
+    from grokcheck.transformer.training.metrics import Row
 
     row = Row(step=5, train_loss=0.1, train_acc=1.0, test_loss=2.0, test_acc=0.3, param_norm=40.0,
               o_t=1.0, restricted_loss=0.5, excluded_loss=3.0, key_frequencies=(14, 35))  # fmt: skip
@@ -426,7 +426,7 @@ def test_row_round_trip_keeps_key_frequencies() -> None:
 
 
 def test_figure_9_gains_the_progress_panel(tmp_path) -> None:
-    from grokcheck.transformer.circuit_plots import plot_circuit_curves
+    from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves
 
     rows = [{"step": s, "train_loss": 1 / (s + 1), "test_loss": 2.0, "o_t": s / 10, "o_m": 5.0,
              "param_norm": 40 - s / 100} for s in range(0, 1000, 100)]  # fmt: skip

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grokcheck.errors import InputError
-from grokcheck.transformer import tasks
-from grokcheck.transformer.tasks import (
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.model.tasks import (
     S5_ORDER,
     TASKS,
     dataset_size,

@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
-from grokcheck.transformer.convergence import PRETRAIN_CONVERGENCE, converged_rule, grokked_rule
-from grokcheck.transformer.loop import is_eval_step
-from grokcheck.transformer.metrics import Row, Track
-from grokcheck.transformer.model import ModelConfig, make_model, param_norm
-from grokcheck.transformer.tasks import make_dataset, split
-from grokcheck.transformer.train import TrainConfig, train
+from grokcheck.transformer.training.checkpoint import load_checkpoint, save_checkpoint
+from grokcheck.transformer.training.convergence import PRETRAIN_CONVERGENCE, converged_rule, grokked_rule
+from grokcheck.transformer.training.loop import is_eval_step
+from grokcheck.transformer.training.metrics import Row, Track
+from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
+from grokcheck.transformer.model.tasks import make_dataset, split
+from grokcheck.transformer.training.train import TrainConfig, train
 
 SMALL = TrainConfig(p=23, train_frac=0.5, steps=60, eval_every=20, checkpoint_every=25)
 
@@ -215,7 +215,7 @@ def test_small_p_groks_within_budget() -> None:
 
 
 def test_first_converged_finds_where_the_rule_stops_a_curve():
-    from grokcheck.transformer.convergence import ConvergenceConfig, first_converged
+    from grokcheck.transformer.training.convergence import ConvergenceConfig, first_converged
 
     cfg = ConvergenceConfig(window=200)
     # the norm falls 1% per 100 steps until step 600, then stays: the rule holds from step 800

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer.checkpoint import load_checkpoint
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import OptimConfig
-from grokcheck.transformer.pretrain import PretrainConfig
-from grokcheck.transformer.tasks import make_dataset, split
-from grokcheck.transformer.ungrok import UngrokConfig, ungrok
+from grokcheck.transformer.training.checkpoint import load_checkpoint
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.training.pretrain import PretrainConfig
+from grokcheck.transformer.model.tasks import make_dataset, split
+from grokcheck.transformer.training.ungrok import UngrokConfig, ungrok
 
 PRE = PretrainConfig(p=23, max_steps=30, eval_every=5, checkpoint_every=8)
 TINY = UngrokConfig(pretrain=PRE, reduced_size=200, ungrok_steps=20, eval_every=5, checkpoint_every=8)

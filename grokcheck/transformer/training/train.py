@@ -12,7 +12,7 @@ lets train accuracy dip below 100% (docs/training.md).
 
 A run stops after ``steps`` steps when given, else when its rule fires (``until``: "grokked",
 test accuracy >= 0.99 held for ``hold_steps``; or "converged",
-:mod:`grokcheck.transformer.convergence`), or at ``max_steps``. ``random_labels`` replaces the
+:mod:`grokcheck.transformer.training.convergence`), or at ``max_steps``. ``random_labels`` replaces the
 train labels by uniformly random ones (Section 5.1's C_mem-only networks); the test set then
 measures nothing the network was taught.
 """
@@ -31,29 +31,30 @@ import torch
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json
-from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import (
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.checkpoint import (
     load_checkpoint,
     restore_single,
     resumable_checkpoint,
     save_checkpoint,
     single_payload,
 )
-from grokcheck.transformer.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
-from grokcheck.transformer.loop import Event, Schedule, run_loop
-from grokcheck.transformer.metrics import DIVERGED, INTERRUPTED, Track
-from grokcheck.transformer.model import ModelConfig, make_model, param_norm
-from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.run_folder import (
+from grokcheck.transformer.training.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
+from grokcheck.transformer.training.loop import Event, Schedule, run_loop
+from grokcheck.transformer.training.metrics import DIVERGED, INTERRUPTED, Track
+from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
+from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.training.run_folder import (
     check_same_config,
     divergence_message,
     remove_stale_temp_files,
     reopen,
     track_rows,
     write_metrics,
+    write_run_config,
 )
-from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import single_stepper
+from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.training.single import single_stepper
 
 DEFAULT_TRAIN_FRAC = 0.3
 UNTIL = ("grokked", "converged")
@@ -68,7 +69,7 @@ class TrainConfig(OptimConfig):
     """One grokking run.
 
     Attributes:
-        task: a name from :data:`grokcheck.transformer.tasks.TASKS`.
+        task: a name from :data:`grokcheck.transformer.model.tasks.TASKS`.
         p: the modulus (ignored by S5 tasks).
         train_frac / train_size: the train set as a fraction of the dataset or an exact size;
             give at most one (default: fraction 0.3, Figure 1a's setting).
@@ -169,7 +170,7 @@ class TrainConfig(OptimConfig):
 @dataclass(frozen=True)
 class Metrics:
     """Metrics at one step: losses (float64 cross-entropy), accuracies, parameter norm, and the
-    train set's float32-loss diagnostics (:mod:`grokcheck.transformer.loss_precision`)."""
+    train set's float32-loss diagnostics (:mod:`grokcheck.transformer.analysis.loss_precision`)."""
 
     step: int
     train_loss: float
@@ -189,7 +190,7 @@ class TrainResult:
     evaluation step at which test accuracy reached 0.95 / 0.99. ``train_acc_drops`` counts
     steps after ``step_train_100`` where train accuracy fell below 100%. ``step_collapse_f32``
     is the first evaluation step at which a float32 loss was exactly 0 on some train example
-    (softmax collapse, :mod:`grokcheck.transformer.loss_precision`). ``stopped`` is
+    (softmax collapse, :mod:`grokcheck.transformer.analysis.loss_precision`). ``stopped`` is
     ``grokked``, ``steps``, ``max_steps``, ``converged``, ``diverged`` or ``interrupted``.
     """
 
@@ -277,7 +278,7 @@ def train(
             tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
             reopen(tracks[0], step, cfg.budget)
     if out is not None:
-        atomic_write_json(out / "config.json", cfg)
+        write_run_config(out, "train", cfg)
 
     def save(at: int) -> None:
         if tracks[0].stopped != DIVERGED:  # keep the last good checkpoint
@@ -311,11 +312,11 @@ def train(
     result = dataclasses.replace(result, out_dir=str(out) if out is not None else None)
     if out is not None:
         atomic_write_json(out / "summary.json", result)
-        from grokcheck.transformer.plots import plot_curves
+        from grokcheck.transformer.analysis.plots import plot_curves
 
         plot_curves(track_rows(tracks[0]), out / "curves.png", title=run_title(cfg, result), result=result)
         if cfg.circuits:  # Figure 9 (C_trig, C_mem, parameter norm) and the progress measures
-            from grokcheck.transformer.circuit_plots import plot_circuit_curves
+            from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves
 
             plot_circuit_curves(
                 track_rows(tracks[0]),

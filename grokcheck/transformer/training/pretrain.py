@@ -3,7 +3,7 @@ the full dataset, one per seed, trained once and cached.
 
 Appendix A.2 ungroks each seed "from a network that was trained to full generalisation with the
 same random initialisation". :func:`pretrain` trains that network on every example of the task
-(there is no test set) until :data:`~grokcheck.transformer.convergence.PRETRAIN_CONVERGENCE`
+(there is no test set) until :data:`~grokcheck.transformer.training.convergence.PRETRAIN_CONVERGENCE`
 fires (the parameter norm stopped falling, with 100% train accuracy) or ``max_steps``, and
 caches it under ``cache_dir/pretrain-<key>.pt`` where the key is the hash of the whole
 :class:`PretrainConfig` (the engine excepted: it is exact up to rounding). A sweep asks for
@@ -24,22 +24,22 @@ from grokcheck.configs import config_key
 from grokcheck.errors import RunError
 from grokcheck.records import to_jsonable
 from grokcheck.runs import DEFAULT_ROOT
-from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
-from grokcheck.transformer.convergence import (
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
+from grokcheck.transformer.training.convergence import (
     PRETRAIN_CONVERGENCE,
     PRETRAIN_MAX_STEPS,
     ConvergenceConfig,
     converged_rule,
 )
-from grokcheck.transformer.loop import Event, Schedule, run_loop
-from grokcheck.transformer.metrics import INTERRUPTED, Track
-from grokcheck.transformer.model import ModelConfig, make_model, param_norm
-from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.run_folder import write_metrics
-from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import single_stepper
-from grokcheck.transformer.train import TrainResult, phase_result
+from grokcheck.transformer.training.loop import Event, Schedule, run_loop
+from grokcheck.transformer.training.metrics import INTERRUPTED, Track
+from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
+from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.training.run_folder import write_metrics
+from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.training.single import single_stepper
+from grokcheck.transformer.training.train import TrainResult, phase_result
 
 DEFAULT_CACHE = DEFAULT_ROOT / "cache"
 
@@ -113,7 +113,7 @@ def pretrain(
         run_checkpoint: a run folder's checkpoint of this pretraining: written while training
             (so an interrupted run can continue) and when finished.
         resume: continue from ``run_checkpoint`` if it holds an unfinished pretraining.
-        progress, stop: as for :func:`grokcheck.transformer.train.train`; when ``stop`` fires
+        progress, stop: as for :func:`grokcheck.transformer.training.train.train`; when ``stop`` fires
             the result says ``stopped == "interrupted"`` and nothing is cached.
     """
     dev = resolve_device(device)

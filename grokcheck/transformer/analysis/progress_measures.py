@@ -3,7 +3,7 @@
 "Progress measures for grokking via mechanistic interpretability" (Nanda, Chan, Lieberum,
 Smith, Steinhardt, 2023; Section 5.1) tracks the Fourier-multiplication algorithm that
 Appendix B of Varma et al. calls C_trig. This module is a second reading of the C_gen / C_mem
-split, independent of Appendix B's (:mod:`grokcheck.transformer.circuits`): it asks what the
+split, independent of Appendix B's (:mod:`grokcheck.transformer.analysis.circuits`): it asks what the
 logits *do* (the loss they reach) when cut down to a few key frequencies or stripped of them,
 where Appendix B asks how much logit *norm* lies in the trigonometric subspace.
 
@@ -66,7 +66,7 @@ from typing import Any
 import torch
 
 from grokcheck.errors import InputError
-from grokcheck.transformer.circuits import all_logits, check_task, member_targets, split_mask
+from grokcheck.transformer.analysis.circuits import all_logits, check_task, member_targets, split_mask
 
 #: key frequencies: the fewest that carry this share of W_E's non-constant Fourier energy ...
 KEY_SHARE = 0.8
@@ -256,7 +256,7 @@ def measure_logits_batched(
     Args:
         logits: ``(K, p*p, p)``, rows in ``make_dataset("add", p)`` order (row ``a * p + b``).
         p: the modulus.
-        train_mask, train_labels: as :func:`grokcheck.transformer.circuits.measure_logits_batched`
+        train_mask, train_labels: as :func:`grokcheck.transformer.analysis.circuits.measure_logits_batched`
             (train rows are scored on the labels trained on, test rows on ``(a + b) mod p``).
         key_frequencies: each member's key frequencies; or
         embeddings: each member's W_E ``(K, n_vocab, d)`` (or K tensors), to read them from.

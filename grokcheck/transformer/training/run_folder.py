@@ -1,20 +1,45 @@
 """A training run's folder on resume and on failure: what may change, the records, stale files.
 
-Shared by :mod:`~grokcheck.transformer.train`, :mod:`~grokcheck.transformer.ungrok` and
-:mod:`~grokcheck.transformer.pretrain`.
+Shared by :mod:`~grokcheck.transformer.training.train`, :mod:`~grokcheck.transformer.training.ungrok` and
+:mod:`~grokcheck.transformer.training.pretrain`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from grokcheck.errors import InputError
-from grokcheck.records import atomic_write_text, dumps, to_jsonable
-from grokcheck.transformer.metrics import Track
+from grokcheck.errors import InputError, RunError
+from grokcheck.records import atomic_write_json, atomic_write_text, dumps, to_jsonable
+from grokcheck.transformer.training.metrics import Track
 
 #: config fields that may change when a run is resumed (they only move where it stops)
 RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_max_steps", "checkpoint_every_s")
+
+
+#: the kinds of run a ``grokcheck train`` folder holds; ``config.json`` says which under "kind"
+RUN_KINDS = ("train", "ungrok")
+
+
+def write_run_config(out: Path, kind: str, cfg: Any) -> None:
+    """``config.json``: the run's kind (one of :data:`RUN_KINDS`) and every config field."""
+    if kind not in RUN_KINDS:
+        raise ValueError(f"unknown run kind {kind!r}")
+    atomic_write_json(out / "config.json", {"kind": kind, **to_jsonable(cfg)})
+
+
+def split_kind(saved: Mapping[str, Any], where: Any) -> tuple[str, dict[str, Any]]:
+    """A saved ``config.json`` (as a dict) -> (its run kind, the config's fields).
+
+    Raises:
+        RunError: the file does not say which kind of run it is.
+    """
+    fields = dict(saved)
+    kind = fields.pop("kind", None)
+    if kind not in RUN_KINDS:
+        raise RunError(f"{where} does not say which kind of run it holds (kind: train or ungrok)")
+    return kind, fields
 
 
 def reopen(track: Track, step: int, budget: int) -> None:

@@ -4,7 +4,7 @@ Everything here is written for a stack of K models (leading axis K), so :mod:`.e
 reuses it; a single model is K = 1. Shapes: K models, n examples per model, T positions (Pv
 varying, Pc constant), Rv table rows (varying (token, position) pairs that occur), H heads,
 d = d_model, e = d_head, F = d_mlp, C = n_classes, Wt = F + C rounded up to a multiple of 16.
-The formulation and its exactness are described in :mod:`grokcheck.transformer.engine`.
+The formulation and its exactness are described in :mod:`grokcheck.transformer.model.engine`.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ DIVERGED = "diverged"
 INTERRUPTED = "interrupted"
 #: test accuracy milestones recorded by every run
 TEST_MILESTONES = (0.95, 0.99)
-#: circuit fields a row may carry (Appendix B, :mod:`grokcheck.transformer.circuits`)
+#: circuit fields a row may carry (Appendix B, :mod:`grokcheck.transformer.analysis.circuits`)
 CIRCUIT_FIELDS = ("o_t", "o_m", "o_t_test", "o_m_test", "trig_fraction", "correct_logit")
-#: progress-measure fields a row may carry (:mod:`grokcheck.transformer.progress_measures`)
+#: progress-measure fields a row may carry (:mod:`grokcheck.transformer.analysis.progress_measures`)
 PROGRESS_FIELDS = (
     "restricted_loss", "restricted_loss_test", "excluded_loss", "excluded_loss_test", "key_frequencies",
 )  # fmt: skip
-#: float32-loss diagnostics a row may carry (:mod:`grokcheck.transformer.loss_precision`)
+#: float32-loss diagnostics a row may carry (:mod:`grokcheck.transformer.analysis.loss_precision`)
 PRECISION_FIELDS = ("collapse_f32", "loss_gap_f32")
 
 
@@ -37,7 +37,7 @@ class Row:
     progress-measure fields (restricted and excluded loss on train and test, the key frequencies
     read from W_E) are ``None`` unless the recorder also sees the network's embedding, as
     ``grokcheck train --circuits`` does. ``collapse_f32`` and ``loss_gap_f32`` compare a float32
-    with a float64 cross-entropy on the train set (:mod:`grokcheck.transformer.loss_precision`);
+    with a float64 cross-entropy on the train set (:mod:`grokcheck.transformer.analysis.loss_precision`);
     ``None`` in rows recorded without them.
     """
 

@@ -129,7 +129,7 @@ def restore_single(
     ckpt: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
 ) -> list[Any]:
     """Load a :func:`single_payload` into ``model`` (and ``optimizer``); return its tracks."""
-    from grokcheck.transformer.metrics import Track
+    from grokcheck.transformer.training.metrics import Track
 
     try:
         model.load_state_dict(ckpt["model"])

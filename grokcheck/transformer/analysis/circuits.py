@@ -104,7 +104,7 @@ def check_task(task: str) -> None:
 def trig_coefficients(logits: torch.Tensor, p: int) -> torch.Tensor:
     """``<Z_h, Z_{w_k}>`` for ``k = 1 .. p // 2``: ``(..., p*p, p) -> (..., p // 2)``, float64.
 
-    ``logits`` rows are in :func:`grokcheck.transformer.tasks.make_dataset` order for ``add``
+    ``logits`` rows are in :func:`grokcheck.transformer.model.tasks.make_dataset` order for ``add``
     (row ``a * p + b``). ``K = ceil((p - 1) / 2) = p // 2`` for every ``p``.
     """
     z = logits.to(torch.float64)
@@ -337,7 +337,7 @@ def split_mask(split) -> torch.Tensor:
 
 def all_logits(state: Mapping[str, torch.Tensor], tokens: torch.Tensor, *, device="cpu", batch: int = 4096):
     """The reference model's logits ``(N, n_classes)`` on ``tokens`` for a state dict, and its norm."""
-    from grokcheck.transformer.model import ModelConfig, make_model, param_norm
+    from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
 
     W_Q = state["W_Q"]
     cfg = ModelConfig(

@@ -12,7 +12,7 @@ Margin (the paper gives none; Appendix B notes that logits matter only through
 correct-minus-incorrect differences): ``kind="mean"``, the default, is the mean over the given
 inputs of the correct logit minus the mean of the other ``n - 1`` logits (a smooth function of
 the parameters; it is ``n / (n - 1)`` times the class-centred correct logit of
-:mod:`grokcheck.transformer.circuits`). ``kind="max"`` uses the largest other logit instead (the
+:mod:`grokcheck.transformer.analysis.circuits`). ``kind="max"`` uses the largest other logit instead (the
 quantity Theorem D.1's scaling argument is about). For an exactly homogeneous network both scale
 as ``c^kappa``.
 
@@ -142,11 +142,11 @@ def kappa_of_state(
     """kappa of a reference-model state dict: every parameter (biases too) times ``c``.
 
     Args:
-        state: a :func:`grokcheck.transformer.model.make_model` state dict.
+        state: a :func:`grokcheck.transformer.model.model.make_model` state dict.
         tokens, labels: the inputs and the labels the margin is measured on (normally the train
             set and the labels it was trained on).
     """
-    from grokcheck.transformer.circuits import all_logits
+    from grokcheck.transformer.analysis.circuits import all_logits
 
     base = {k: v.to(torch.float64) for k, v in state.items()}
 

@@ -3,7 +3,7 @@
 Each member has its own initialisation seed, train subset (of any size), learning rate and
 weight decay; all share the task, AdamW's betas and eps, and the loss and parameter dtypes.
 Parameters are stacked along a leading K axis and every step is one batched forward and
-backward through :func:`grokcheck.transformer.engine.stacked_logits` plus one AdamW update on
+backward through :func:`grokcheck.transformer.model.engine.stacked_logits` plus one AdamW update on
 the stacks (:class:`StackedAdamW`), so K members cost one process and one device.
 
 Subsets of different sizes are padded to the largest one; padded rows get loss weight 0 and
@@ -25,13 +25,14 @@ from typing import Any
 import torch
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer import engine, loss_precision, tasks
-from grokcheck.transformer.ensemble_config import EnsembleConfig, Member, train_size_of
-from grokcheck.transformer.loop import evaluation_row
-from grokcheck.transformer.metrics import Row
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import StackedAdamW, load_member_states, member_state, select_members
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
+from grokcheck.transformer.model import engine, tasks
+from grokcheck.transformer.analysis import loss_precision
+from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member, train_size_of
+from grokcheck.transformer.training.loop import evaluation_row
+from grokcheck.transformer.training.metrics import Row
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.training.optim import StackedAdamW, load_member_states, member_state, select_members
+from grokcheck.transformer.model.runtime import LOSS_DTYPES, PARAM_DTYPES
 
 __all__ = ["Ensemble", "EnsembleConfig", "Init", "Member", "stack_states", "train_size_of"]
 
@@ -76,7 +77,7 @@ class _Group:
 class Ensemble:
     """K members on one device: stacked parameters, padded train subsets, AdamW state.
 
-    A :class:`~grokcheck.transformer.loop.Stepper`: :func:`grokcheck.transformer.loop.run_loop`
+    A :class:`~grokcheck.transformer.training.loop.Stepper`: :func:`grokcheck.transformer.training.loop.run_loop`
     trains it. Members are trained in groups of at most ``max_rows`` padded examples (members
     of similar subset size share a group). On CPU one group of K = 64 at p = 113 was 1.5x
     slower per model than groups of 8: its buffers exceed glibc's largest mmap threshold

@@ -1,6 +1,6 @@
 """A fast exact forward/backward for the Appendix A transformer: tables instead of sequences.
 
-The reference model (:mod:`grokcheck.transformer.model`) runs all 4 positions of
+The reference model (:mod:`grokcheck.transformer.model.model`) runs all 4 positions of
 ``<x> <op> <y> <=>`` through attention, the MLP and the unembedding, then keeps the last
 position. With one layer only the last position's output is read, and its query is the ``=``
 token at the last position, the same for every example. So everything before the MLP is a
@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from grokcheck.errors import InputError
-from grokcheck.transformer.tables import (  # noqa: F401  (re-exported: the engine's public names)
+from grokcheck.transformer.model.tables import (  # noqa: F401  (re-exported: the engine's public names)
     ALIGN,
     PARAM_NAMES,
     SCORE_RANGE,
@@ -128,7 +128,7 @@ class FastForward:
 
 def supports(model: torch.nn.Module) -> bool:
     """Whether ``model`` is the reference transformer (the engine reads its parameters by name)."""
-    from grokcheck.transformer.model import Transformer
+    from grokcheck.transformer.model.model import Transformer
 
     return type(model) is Transformer
 
@@ -139,7 +139,7 @@ def make_forward(model: torch.nn.Module, engine: str = "auto") -> Callable[[torc
     ``engine``: ``"auto"`` uses :class:`FastForward` for the reference transformer (it falls
     back to the model itself for any token set where it is not exact); ``"reference"`` is the
     model. Process-wide allocator tuning is :func:`tune_malloc`, called by
-    :func:`grokcheck.transformer.runtime.configure`, not here.
+    :func:`grokcheck.transformer.model.runtime.configure`, not here.
 
     Raises:
         InputError: an unknown ``engine``.

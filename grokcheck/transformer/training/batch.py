@@ -1,7 +1,7 @@
 """Training a batched ensemble through the one loop: per-member stop rules, checkpoints, resume.
 
-:func:`train_ensemble` runs :class:`~grokcheck.transformer.ensemble.Ensemble` under
-:func:`grokcheck.transformer.loop.run_loop`, with each member's own track and rule (fixed steps,
+:func:`train_ensemble` runs :class:`~grokcheck.transformer.training.ensemble.Ensemble` under
+:func:`grokcheck.transformer.training.loop.run_loop`, with each member's own track and rule (fixed steps,
 or the convergence rule), so a converged member leaves the batch while the others go on. With
 ``checkpoint`` it saves every member's parameters, AdamW state and track atomically; a run
 killed at any point resumes from the last checkpoint to the same result for every member.
@@ -18,12 +18,12 @@ from typing import Any
 import torch
 
 from grokcheck.records import to_jsonable
-from grokcheck.transformer.checkpoint import load_checkpoint, save_checkpoint
-from grokcheck.transformer.convergence import converged_rule
-from grokcheck.transformer.ensemble import Ensemble, Init
-from grokcheck.transformer.ensemble_config import EnsembleConfig, Member
-from grokcheck.transformer.loop import Event, Schedule, run_loop
-from grokcheck.transformer.metrics import Row, Track
+from grokcheck.transformer.training.checkpoint import load_checkpoint, save_checkpoint
+from grokcheck.transformer.training.convergence import converged_rule
+from grokcheck.transformer.training.ensemble import Ensemble, Init
+from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member
+from grokcheck.transformer.training.loop import Event, Schedule, run_loop
+from grokcheck.transformer.training.metrics import Row, Track
 
 KIND = "ensemble"
 
@@ -78,7 +78,7 @@ def train_ensemble(
     Args:
         cfg: members and shared settings.
         device: where the stacked models live.
-        init: where members start (see :class:`~grokcheck.transformer.ensemble.Ensemble`).
+        init: where members start (see :class:`~grokcheck.transformer.training.ensemble.Ensemble`).
         progress: called after every step and evaluation.
         stop: polled between steps; the run checkpoints and returns with open members.
         checkpoint: a file to save to (by steps and by time) and to resume from if it exists.

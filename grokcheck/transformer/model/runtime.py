@@ -32,12 +32,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def configure(device: torch.device, *, threads: int | None = None) -> None:
     """Process-wide settings for training on ``device``.
 
-    On CPU: glibc's allocator keeps freed buffers (:func:`grokcheck.transformer.engine.tune_malloc`;
+    On CPU: glibc's allocator keeps freed buffers (:func:`grokcheck.transformer.model.engine.tune_malloc`;
     it changes speed, never a result) and, when ``threads`` is given, torch uses that many
     threads (results are bit-reproducible for a fixed thread count). TF32 stays off on CUDA
-    unless a caller opts in around its matmuls (:func:`grokcheck.transformer.engine.matmul_precision`).
+    unless a caller opts in around its matmuls (:func:`grokcheck.transformer.model.engine.matmul_precision`).
     """
-    from grokcheck.transformer import engine
+    from grokcheck.transformer.model import engine
 
     if device.type == "cpu":
         engine.tune_malloc()

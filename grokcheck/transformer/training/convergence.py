@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grokcheck import validate
-from grokcheck.transformer.metrics import Row, Track
+from grokcheck.transformer.training.metrics import Row, Track
 
 #: a stopping rule looks at a track after an evaluation and returns a reason or None
 StopRule = Callable[[Track], str | None]

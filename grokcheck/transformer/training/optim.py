@@ -18,9 +18,9 @@ import torch
 
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
+from grokcheck.transformer.model.runtime import LOSS_DTYPES, PARAM_DTYPES
 
-#: logits functions: "reference" is the model itself; "auto" is grokcheck.transformer.engine's
+#: logits functions: "reference" is the model itself; "auto" is grokcheck.transformer.model.engine's
 #: exact table formulation where it applies (same function and gradients up to rounding)
 ENGINES = ("auto", "reference")
 

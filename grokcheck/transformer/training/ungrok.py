@@ -1,6 +1,6 @@
 """Ungrokking (Section 5.2, Figure 1b): a grokked network, trained on too little data, forgets.
 
-Phase 1 (:mod:`grokcheck.transformer.pretrain`): the network of ``pretrain.seed`` trained to
+Phase 1 (:mod:`grokcheck.transformer.training.pretrain`): the network of ``pretrain.seed`` trained to
 convergence on the *full* dataset, cached. Phase 2: from those parameters, with a fresh AdamW
 (this config's optimiser settings), train on a random subset of ``reduced_size`` examples
 until the convergence rule fires (capped at ``ungrok_max_steps``; the paper measures test
@@ -20,31 +20,32 @@ import torch
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
 from grokcheck.records import atomic_write_json
-from grokcheck.transformer import tasks
-from grokcheck.transformer.checkpoint import (
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.checkpoint import (
     load_checkpoint,
     restore_single,
     resumable_checkpoint,
     save_checkpoint,
     single_payload,
 )
-from grokcheck.transformer.convergence import ConvergenceConfig, converged_rule
-from grokcheck.transformer.loop import Event, Schedule, run_loop
-from grokcheck.transformer.metrics import DIVERGED, INTERRUPTED, Track
-from grokcheck.transformer.model import ModelConfig, make_model
-from grokcheck.transformer.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
-from grokcheck.transformer.run_folder import (
+from grokcheck.transformer.training.convergence import ConvergenceConfig, converged_rule
+from grokcheck.transformer.training.loop import Event, Schedule, run_loop
+from grokcheck.transformer.training.metrics import DIVERGED, INTERRUPTED, Track
+from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.training.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
+from grokcheck.transformer.training.run_folder import (
     check_same_config,
     divergence_message,
     remove_stale_temp_files,
     reopen,
     track_rows,
     write_metrics,
+    write_run_config,
 )
-from grokcheck.transformer.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.single import single_stepper
-from grokcheck.transformer.train import TrainResult, phase_result
+from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
+from grokcheck.transformer.training.single import single_stepper
+from grokcheck.transformer.training.train import TrainResult, phase_result
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def ungrok(
             ``summary.json``, ``ungrok.png``, checkpoints); ``None`` writes nothing there.
         resume: continue an interrupted run in ``out_dir`` (either phase).
         cache_dir: where pretrained networks are cached; ``None`` disables the cache.
-        progress, stop: as for :func:`grokcheck.transformer.train.train`.
+        progress, stop: as for :func:`grokcheck.transformer.training.train.train`.
     """
     dev = resolve_device(device)
     configure(dev)
@@ -167,7 +168,7 @@ def ungrok(
         remove_stale_temp_files(out)
         resumable_checkpoint(out)  # a finished run without its checkpoint is refused here
     if out is not None:
-        atomic_write_json(out / "config.json", cfg)
+        write_run_config(out, "ungrok", cfg)
     pre = pretrain(
         cfg.pretrain,
         device=dev,
@@ -225,7 +226,7 @@ def ungrok(
     result = UngrokResult(cfg.reduced_size, pre.result, ung, below, pre.cached, pre.path, _str(out))
     if out is not None:
         atomic_write_json(out / "summary.json", result)
-        from grokcheck.transformer.plots import plot_ungrok
+        from grokcheck.transformer.analysis.plots import plot_ungrok
 
         what = tasks.TASKS[cfg.task].formula
         where = "" if ds.p is None else f", p={ds.p}"

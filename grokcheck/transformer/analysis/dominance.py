@@ -1,8 +1,8 @@
 """Which circuit dominates a modular-addition network, read two independent ways, and whether they agree.
 
-Appendix B of Varma et al. (:mod:`grokcheck.transformer.circuits`) reads the split from the logit
+Appendix B of Varma et al. (:mod:`grokcheck.transformer.analysis.circuits`) reads the split from the logit
 tensor's norm: the share ``trig_fraction`` of its squared norm in the trigonometric subspace.
-Nanda et al.'s progress measures (:mod:`grokcheck.transformer.progress_measures`) read it from
+Nanda et al.'s progress measures (:mod:`grokcheck.transformer.analysis.progress_measures`) read it from
 the loss: what the logits achieve on the train set when cut down to the key frequencies
 (restricted loss) or stripped of them (excluded loss). The rules, on the train set:
 
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 from grokcheck.errors import InputError
 
 if TYPE_CHECKING:
-    from grokcheck.transformer.circuits import CircuitMetrics
-    from grokcheck.transformer.progress_measures import ProgressMeasures
+    from grokcheck.transformer.analysis.circuits import CircuitMetrics
+    from grokcheck.transformer.analysis.progress_measures import ProgressMeasures
 
 GEN, MEM, MIXED, NEITHER = "gen", "mem", "mixed", "neither"
 #: Appendix B: C_gen dominates above this trig fraction (Section 5.1's C_gen-only threshold) ...

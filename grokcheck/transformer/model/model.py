@@ -6,7 +6,7 @@ follows, there is no LayerNorm, no attention bias and no unembedding bias; the M
 
 This is the plain, obviously-correct reference: it computes every position of the 4-token
 sequence and only then reads the logits at the last position (the ``=`` token). Faster exact
-formulations (``grokcheck.transformer.engine``) are tested against it.
+formulations (``grokcheck.transformer.model.engine``) are tested against it.
 
 Initialisation. The paper states none. Ours is normal with mean 0 and std ``1/sqrt(fan_in)``
 for every matrix that reads a vector: ``1/sqrt(d_model)`` for W_Q, W_K, W_V, W_O

@@ -1,11 +1,11 @@
 """The one training loop, for a single run and for the K members of a batched ensemble.
 
 The loop owns everything that is not the arithmetic of a step: the evaluation schedule, each
-member's :class:`~grokcheck.transformer.metrics.Track` (milestones, why it stopped), stop rules
+member's :class:`~grokcheck.transformer.training.metrics.Track` (milestones, why it stopped), stop rules
 per member, divergence, progress events, and checkpoints by steps and by wall time. The
-arithmetic lives in a :class:`Stepper`: :class:`grokcheck.transformer.single.SingleModel` (one
+arithmetic lives in a :class:`Stepper`: :class:`grokcheck.transformer.training.single.SingleModel` (one
 model, torch's AdamW, the fast engine with its exact fallback) or
-:class:`grokcheck.transformer.ensemble.Ensemble` (stacked members). A member that stops
+:class:`grokcheck.transformer.training.ensemble.Ensemble` (stacked members). A member that stops
 (converged, grokked, diverged) is retired from the stepper, so it stops costing compute; the
 others' arithmetic does not depend on who else is in the batch.
 
@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import torch
 
-from grokcheck.transformer.convergence import StopRule
-from grokcheck.transformer.loss_precision import LossPrecision
-from grokcheck.transformer.metrics import DIVERGED, Row, Track
+from grokcheck.transformer.training.convergence import StopRule
+from grokcheck.transformer.analysis.loss_precision import LossPrecision
+from grokcheck.transformer.training.metrics import DIVERGED, Row, Track
 
 
 class Stepper(Protocol):

@@ -1,11 +1,11 @@
-"""One model as a :class:`~grokcheck.transformer.loop.Stepper`: torch's AdamW and the fast engine.
+"""One model as a :class:`~grokcheck.transformer.training.loop.Stepper`: torch's AdamW and the fast engine.
 
-The training forward is :func:`grokcheck.transformer.engine.make_forward` (the exact table
+The training forward is :func:`grokcheck.transformer.model.engine.make_forward` (the exact table
 formulation, falling back to the reference model where it is not exact); evaluation runs the
 same forward over the whole dataset once and splits it into the train set (scored against the
 labels the run trains on, random ones included) and the test set (the true labels), and
 measures on the train set what a float32 loss would have rounded away
-(:mod:`grokcheck.transformer.loss_precision`).
+(:mod:`grokcheck.transformer.analysis.loss_precision`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from grokcheck.transformer import loss_precision, tasks
-from grokcheck.transformer.loop import evaluation_row
-from grokcheck.transformer.metrics import Row
-from grokcheck.transformer.model import param_norm
-from grokcheck.transformer.optim import OptimConfig
-from grokcheck.transformer.runtime import LOSS_DTYPES
+from grokcheck.transformer.analysis import loss_precision
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.loop import evaluation_row
+from grokcheck.transformer.training.metrics import Row
+from grokcheck.transformer.model.model import param_norm
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.model.runtime import LOSS_DTYPES
 
 #: rows per forward pass when evaluating (bounds memory on large datasets)
 EVAL_CHUNK = 16384
@@ -110,20 +111,20 @@ def make_forward(model: torch.nn.Module, engine: str) -> Callable[[torch.Tensor]
     """The logits function the loop calls: ``tokens (batch, 4) -> logits (batch, n_classes)``."""
     if engine == "reference":
         return model
-    from grokcheck.transformer import engine as fast
+    from grokcheck.transformer.model import engine as fast
 
     return fast.make_forward(model, engine)
 
 
 def circuit_hook(p: int, embedding: Callable[[], torch.Tensor] | None = None) -> CircuitHook:
-    """Appendix B's measurements (:mod:`grokcheck.transformer.circuits`) as a row's circuit
+    """Appendix B's measurements (:mod:`grokcheck.transformer.analysis.circuits`) as a row's circuit
     fields, for addition mod ``p``: o_t/o_m on the train set (scored on the labels trained on)
     and on the test set, the trigonometric share of the logits and the mean correct logit.
 
     With ``embedding`` (returns the network's current W_E), also Nanda et al.'s progress
-    measures (:mod:`grokcheck.transformer.progress_measures`): restricted and excluded loss on
+    measures (:mod:`grokcheck.transformer.analysis.progress_measures`): restricted and excluded loss on
     the train and test sets, with the key frequencies read from W_E at that evaluation."""
-    from grokcheck.transformer import circuits
+    from grokcheck.transformer.analysis import circuits
 
     def hook(logits: torch.Tensor, in_train: torch.Tensor, scored: torch.Tensor) -> dict[str, Any]:
         m = circuits.measure_logits(logits, p, train_mask=in_train, train_labels=scored[in_train])
@@ -136,7 +137,7 @@ def circuit_hook(p: int, embedding: Callable[[], torch.Tensor] | None = None) ->
             "correct_logit": m.correct_logit_train,
         }
         if embedding is not None:
-            from grokcheck.transformer import progress_measures
+            from grokcheck.transformer.analysis import progress_measures
 
             pm = progress_measures.measure_logits(
                 logits, p, train_mask=in_train, train_labels=scored[in_train], embedding=embedding()

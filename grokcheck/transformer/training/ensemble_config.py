@@ -1,5 +1,5 @@
 """What a batched ensemble trains: its members (:class:`Member`) and their shared settings
-(:class:`EnsembleConfig`), checked on construction. :mod:`grokcheck.transformer.ensemble`
+(:class:`EnsembleConfig`), checked on construction. :mod:`grokcheck.transformer.training.ensemble`
 trains them; the experiment runner builds them from run specs.
 """
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from grokcheck import validate
 from grokcheck.errors import InputError
-from grokcheck.transformer import tasks
-from grokcheck.transformer.convergence import ConvergenceConfig
-from grokcheck.transformer.runtime import LOSS_DTYPES, PARAM_DTYPES
+from grokcheck.transformer.model import tasks
+from grokcheck.transformer.training.convergence import ConvergenceConfig
+from grokcheck.transformer.model.runtime import LOSS_DTYPES, PARAM_DTYPES
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class EnsembleConfig:
     """An ensemble run: shared settings (Appendix A defaults) and the members.
 
     ``steps`` is each member's step budget; with ``convergence`` a member stops earlier once
-    the convergence rule fires for it (:mod:`grokcheck.transformer.convergence`).
+    the convergence rule fires for it (:mod:`grokcheck.transformer.training.convergence`).
     """
 
     members: tuple[Member, ...] = (Member(),)
