@@ -96,3 +96,38 @@ def test_no_module_over_400_lines():
         module_name(p): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+#: ``grokcheck.transformer``'s layers, lowest first: a module imports only from its own layer or
+#: a lower one (the package docstring of ``grokcheck.transformer`` says the same)
+LAYERS = ("model", "analysis", "training")
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        if len(parts) > 2 and parts[1] == "transformer" and parts[2] in LAYERS:
+            return LAYERS.index(parts[2])
+        return None
+
+    return sorted(
+        (m, d)
+        for m, deps in graph.items()
+        if (lm := layer(m)) is not None
+        for d in deps
+        if (ld := layer(d)) is not None and ld > lm
+    )
+
+
+def test_the_transformer_layers_import_downwards_only():
+    graph = import_graph()
+    assert {"grokcheck.transformer.model.model", "grokcheck.transformer.training.loop"} <= set(graph)
+    assert layer_violations(graph) == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = import_graph()
+    graph["grokcheck.transformer.model.tasks"] = {"grokcheck.transformer.training.loop"}
+    assert layer_violations(graph) == [
+        ("grokcheck.transformer.model.tasks", "grokcheck.transformer.training.loop")
+    ]
