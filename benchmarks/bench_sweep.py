@@ -9,9 +9,9 @@ float32 parameters, float64 loss, AdamW. For each D' it times, interleaved in on
 - ``K=k``: one ``Ensemble.train_step()`` of k members (each its own seed and subset), divided
   by k: ms per member-step.
 
-``--baseline-rev REV`` also times the same steps with ``engine.py`` and ``optim.py`` as they
-were at git revision REV (loaded from ``git show`` as separate modules), so a before/after
-comparison runs side by side in one process.
+``--baseline-rev REV`` also times the same steps with the ``grokcheck`` package as it was at
+git revision REV (``git archive``, imported under another name), so a before/after comparison
+of the engine, the ensemble and the optimizer runs side by side in one process.
 
     python benchmarks/bench_sweep.py [--ks 1,8,32] [--sizes 400,800,1500] [--device cpu]
         [--threads 2] [--reps 20] [--baseline-rev REV [--malloc now|baseline|none]]
@@ -22,78 +22,80 @@ comparison runs side by side in one process.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
+import importlib
+import io
 import json
+import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from common import interleaved, matmul_peak_gflops, median_ms
 
-import grokcheck.transformer.training.ensemble as ensemble_mod
-from grokcheck.transformer.model import engine, tasks
-from grokcheck.transformer.training import optim as optim_mod
-from grokcheck.transformer.training.ensemble import Ensemble, EnsembleConfig, Member
-from grokcheck.transformer.model.model import ModelConfig, make_model
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_ensemble(K: int, size: int, p: int, device: str, max_rows: int | None = None) -> Ensemble:
+def version(pkg: str) -> types.SimpleNamespace:
+    """The modules of package ``pkg`` (``grokcheck`` or a loaded revision) the steps use."""
+
+    def first(*names: str) -> types.ModuleType:  # module paths moved between revisions
+        for name in names[:-1]:
+            try:
+                return importlib.import_module(name)
+            except ModuleNotFoundError:
+                pass
+        return importlib.import_module(names[-1])
+
+    t = f"{pkg}.transformer"
+    return types.SimpleNamespace(
+        engine=first(f"{t}.model.engine", f"{t}.engine"),
+        ensemble=first(f"{t}.training.ensemble", f"{t}.ensemble"),
+        model=first(f"{t}.model.model", f"{t}.model"),
+        tasks=first(f"{t}.model.tasks", f"{t}.tasks"),
+    )
+
+
+def load_revision(rev: str) -> types.SimpleNamespace:
+    """The ``grokcheck`` package as of git revision ``rev``, imported as ``grokcheck_<rev>``."""
+    name = "grokcheck_" + re.sub(r"\W", "_", rev)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
+    archive = subprocess.run(
+        ["git", "archive", rev, "grokcheck"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    (tmp / "grokcheck").rename(tmp / name)
+    for path in (tmp / name).rglob("*.py"):
+        path.write_text(re.sub(r"\bgrokcheck(?=\.|\s+import\b)", name, path.read_text()))
+    sys.path.insert(0, str(tmp))
+    return version(name)
+
+
+def make_ensemble(ver: types.SimpleNamespace, K: int, size: int, p: int, device: str, max_rows=None):
     """K members, seeds 0..K-1, each its own train subset of ``size`` examples; groups of at
-    most ``max_rows`` padded examples (``None``: the ensemble's default).
+    most ``max_rows`` examples (``None``: the ensemble's default).
 
     The one place that builds ensembles here, so a change of ``Ensemble``'s constructor is
     adapted in one line."""
-    members = tuple(Member(seed=k, train_size=size) for k in range(K))
-    return Ensemble(EnsembleConfig(members=members, p=p), device=device, max_rows=max_rows)
-
-
-def load_revision(rev: str) -> tuple[types.ModuleType, types.ModuleType]:
-    """``engine.py`` and ``optim.py`` as of git revision ``rev``, as fresh modules."""
-    mods = []
-    tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
-    for name in ("engine", "optim"):
-        src = subprocess.run(
-            ["git", "show", f"{rev}:grokcheck/transformer/{name}.py"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        path = tmp / f"{name}_{rev}.py"
-        path.write_text(src)
-        spec = importlib.util.spec_from_file_location(f"_baseline_{name}", path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod
-        spec.loader.exec_module(mod)
-        mods.append(mod)
-    return mods[0], mods[1]
-
-
-@contextlib.contextmanager
-def using(eng: types.ModuleType, opt: types.ModuleType) -> Iterator[None]:
-    """Run ``Ensemble`` with another engine/optim module (what the ensemble module imported)."""
-    old = ensemble_mod.engine, ensemble_mod.StackedAdamW
-    ensemble_mod.engine, ensemble_mod.StackedAdamW = eng, opt.StackedAdamW
-    try:
-        yield
-    finally:
-        ensemble_mod.engine, ensemble_mod.StackedAdamW = old
+    E = ver.ensemble
+    members = tuple(E.Member(seed=k, train_size=size) for k in range(K))
+    return E.Ensemble(E.EnsembleConfig(members=members, p=p), device=device, max_rows=max_rows)
 
 
 def single_step(eng: types.ModuleType, size: int, p: int, device: str) -> Callable[[], None]:
-    """The training loop's step for one model on a ``size``-example subset (seed 0)."""
-    ds = tasks.make_dataset("add", p)
-    sp = tasks.split(ds, train_size=size, seed=0)
+    """The training loop's step for one model on a ``size``-example subset (seed 0), with the
+    engine module ``eng`` (the model comes from the same package, so the engine applies)."""
+    ver = version(eng.__name__.split(".")[0])
+    ds = ver.tasks.make_dataset("add", p)
+    sp = ver.tasks.split(ds, train_size=size, seed=0)
     tok, lab = sp.train_tokens.to(device), sp.train_labels.to(device)
-    model = make_model(ModelConfig(ds.n_vocab, ds.n_classes), seed=0, device=device)
+    model = ver.model.make_model(ver.model.ModelConfig(ds.n_vocab, ds.n_classes), seed=0, device=device)
     fwd = eng.make_forward(model, "auto")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0)
 
@@ -107,16 +109,9 @@ def single_step(eng: types.ModuleType, size: int, p: int, device: str) -> Callab
 
 
 def ensemble_step(
-    eng, opt, K: int, size: int, p: int, device: str, max_rows: int | None = None
+    ver: types.SimpleNamespace, K: int, size: int, p: int, device: str, max_rows: int | None = None
 ) -> Callable[[], None]:
-    with using(eng, opt):
-        ens = make_ensemble(K, size, p, device, max_rows)
-
-    def step() -> None:
-        with using(eng, opt):
-            ens.train_step()
-
-    return step
+    return make_ensemble(ver, K, size, p, device, max_rows).train_step
 
 
 def main() -> None:
@@ -138,7 +133,7 @@ def main() -> None:
         help="process-wide allocator settings: this engine's tune_malloc, the baseline's, or glibc's",
     )
     ap.add_argument(
-        "--max-rows", default="", help="also time these group bounds (padded examples), e.g. 4000,8000"
+        "--max-rows", default="", help="also time these group bounds (train examples), e.g. 4000,8000"
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -147,25 +142,26 @@ def main() -> None:
     ks = [int(k) for k in args.ks.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     bounds = [int(r) for r in args.max_rows.split(",") if r]
-    versions = {"now": (engine, optim_mod)}
+    versions = {"now": version("grokcheck")}
     if args.baseline_rev:
         versions[args.baseline_rev] = load_revision(args.baseline_rev)
     if torch.device(args.device).type == "cpu" and args.malloc != "none":
         if args.malloc == "baseline" and not args.baseline_rev:
             raise SystemExit("--malloc baseline needs --baseline-rev")
-        versions["now" if args.malloc == "now" else args.baseline_rev][0].tune_malloc()
+        versions["now" if args.malloc == "now" else args.baseline_rev].engine.tune_malloc()
     peak = matmul_peak_gflops(args.device)
     rows = []
     for size in sizes:
         fns, per = {}, {}
-        for ver, (eng, opt) in versions.items():
-            fns[(ver, "single")], per[(ver, "single")] = single_step(eng, size, args.p, args.device), 1
+        for ver, mods in versions.items():
+            fns[(ver, "single")] = single_step(mods.engine, size, args.p, args.device)
+            per[(ver, "single")] = 1
             for K in ks:
-                fns[(ver, f"K={K}")] = ensemble_step(eng, opt, K, size, args.p, args.device)
+                fns[(ver, f"K={K}")] = ensemble_step(mods, K, size, args.p, args.device)
                 per[(ver, f"K={K}")] = K
                 for rows_ in bounds:
                     name = f"K={K}/g{rows_}"
-                    fns[(ver, name)] = ensemble_step(eng, opt, K, size, args.p, args.device, rows_)
+                    fns[(ver, name)] = ensemble_step(mods, K, size, args.p, args.device, rows_)
                     per[(ver, name)] = K
         times = interleaved(fns, warmup=args.warmup, reps=args.reps, device=args.device)
         for (ver, what), ts in times.items():

@@ -83,6 +83,11 @@ def _addmm_flops(bias, a, b, *args, out_val=None, **kw):
 
 
 @_raw
+def _baddbmm_flops(inp, b1, b2, *args, out_val=None, **kw):
+    return 2 * b1.shape[0] * b1.shape[1] * b1.shape[2] * b2.shape[2]
+
+
+@_raw
 def _embedding_bag_flops(weight, indices, *args, out_val=None, **kw):
     return 2 * indices.numel() * weight.shape[1]
 
@@ -92,11 +97,13 @@ def _sampled_addmm_flops(inp, m1, m2, *args, out_val=None, **kw):
     return 2 * inp._nnz() * m1.shape[1]
 
 
-#: torch's FLOP formulas count a sparse CSR product as dense and skip gathers; these count the
-#: work actually done (multiply-adds of stored values)
+#: torch's FLOP formulas count a sparse CSR product as dense and skip gathers and in-place
+#: products; these count the work actually done (multiply-adds of stored values)
 CUSTOM_FLOPS = {
     aten.mm: _mm_flops,
     aten.addmm: _addmm_flops,
+    aten.addmm_: _addmm_flops,
+    aten.baddbmm_: _baddbmm_flops,
     aten._embedding_bag: _embedding_bag_flops,
     aten._embedding_bag_forward_only: _embedding_bag_flops,
     aten.sparse_sampled_addmm: _sampled_addmm_flops,

@@ -1,7 +1,8 @@
 """The one verdict row every check in grokcheck gives, and the overall verdict of many rows.
 
 A dependency-free module: the theory, toy-model, transformer and experiment checks all build
-:class:`Check` rows, and :mod:`grokcheck.verify` gathers them, without importing each other.
+:class:`Check` rows (an experiment's verdict on a prediction is one too), and
+:mod:`grokcheck.verify` gathers them, without importing each other.
 
 Two kinds of row: a **claim** of the paper (a theorem, a figure's caption, a prediction), and a
 **self**-check of the toolkit (its own arithmetic against an independent computation). A claim
@@ -12,7 +13,9 @@ broken, and then no claim row can be trusted. :func:`overall` says which, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 STATUSES = ("pass", "fail", "not_run")
 KINDS = ("claim", "self")
@@ -26,15 +29,19 @@ class Check:
 
     ``status`` defaults to ``"pass"``/``"fail"`` from ``holds``; ``"not_run"`` forces ``holds``
     to false. ``kind`` is ``"claim"`` (the paper's) or ``"self"`` (the toolkit's own arithmetic).
+    ``claim`` is the rule ``figure`` is judged by, in words, where ``name`` is only a label (a
+    prediction's verdict: ``"P2 [mul]"``); ``details`` are the numbers behind ``figure``
+    (JSON values), where the rule gives them.
     """
 
     name: str
     source: str  # where the claim is in the paper, e.g. "Theorem D.4" or "Figure 2a"
     figure: str
     holds: bool
-    detail: str = ""
+    claim: str = ""
     status: str | None = None
     kind: str = "claim"
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         status = self.status or ("pass" if self.holds else "fail")

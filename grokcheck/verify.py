@@ -4,10 +4,10 @@ Each pillar exposes ``checks(quick: bool) -> list[Check]`` in a ``checks`` modul
 :data:`PROVIDERS`. A check is one row: what was claimed, the figure measured, and its status:
 ``"pass"``, ``"fail"`` or ``"not_run"`` (the runs the claim needs are missing).
 
-The experiment rows (P1-P4, D_crit: :mod:`grokcheck.experiments.checks`) come from training
-runs, so they are added only on request: ``experiments="run"`` runs the quick scale of the
-experiments into ``experiments_dir`` (resuming what is there), ``experiments="from"`` reads
-finished experiment folders under ``experiments_dir``.
+The experiments are one more provider (:data:`EXPERIMENTS`: P1-P4, D_crit, ...), but their rows
+come from training runs, so they are added only on request: ``experiments="run"`` runs the
+quick scale of the experiments into ``experiments_dir`` (resuming what is there),
+``experiments="from"`` reads finished experiment folders under ``experiments_dir``.
 
 Rows are :class:`grokcheck.verdicts.Check` (a claim of the paper or a self-check of the
 toolkit; :mod:`grokcheck.verdicts` says how they combine).
@@ -28,7 +28,10 @@ from typing import Any
 
 from grokcheck.verdicts import EXIT_STATUS, KINDS, STATUSES, Check, overall
 
-__all__ = ["EXIT_STATUS", "KINDS", "PROVIDERS", "STATUSES", "Check", "VerifyResult", "overall", "run_verify"]
+__all__ = [
+    "EXIT_STATUS", "EXPERIMENTS", "KINDS", "PROVIDERS", "STATUSES", "Check", "VerifyResult", "overall",
+    "run_verify",
+]  # fmt: skip
 
 #: modules with a ``checks(quick)`` function, in the order their rows are shown
 PROVIDERS: tuple[str, ...] = (
@@ -36,6 +39,9 @@ PROVIDERS: tuple[str, ...] = (
     "grokcheck.sim.checks",
     "grokcheck.transformer.checks",
 )
+#: the experiments' provider, whose ``checks`` also takes where the experiments are and how to
+#: get them (:func:`grokcheck.experiments.checks.checks`); its rows come last, on request
+EXPERIMENTS = "grokcheck.experiments.checks"
 
 
 @dataclass(frozen=True)
@@ -77,39 +83,31 @@ def run_verify(
     """
     rows: list[Check] = []
     ran: list[Any] = []
+    sources: list[tuple[str, dict[str, Any]]] = [
+        (n, {}) for n in (PROVIDERS if providers is None else providers)
+    ]
     if experiments is not None:
         from grokcheck.experiments import checks as exp
 
-        if experiments == "run":
-            exp.plan_quick(experiments_dir)
-        elif experiments == "from":
-            exp.check_from_dir(experiments_dir)
-        else:
+        if experiments not in exp.MODES:
             raise ValueError(f"experiments must be None, 'run' or 'from', got {experiments!r}")
+        exp.preflight(experiments, experiments_dir)
+        options = {
+            "mode": experiments,
+            "root": experiments_dir,
+            "runner": runner,
+            "progress": progress,
+            "on_experiment": ran.append,
+            "stop": stop,
+            "warn": warn,
+        }
+        sources.append((EXPERIMENTS, options))
 
-    def add(check: Check) -> None:
-        rows.append(check)
-        if on_check is not None:
-            on_check(check)
-
-    for name in PROVIDERS if providers is None else providers:
-        module = importlib.import_module(name)
-        for check in module.checks(quick=quick):
-            add(check)
-    if experiments is not None:
-        if experiments == "run":
-            found = exp.run_quick(
-                experiments_dir,
-                runner=runner,
-                progress=progress,
-                on_experiment=ran.append,
-                stop=stop,
-                warn=warn,
-            )
-        else:
-            found = exp.rows_from_records(exp.pooled_records(experiments_dir, warn))  # checked above
-        for check in found:
-            add(check)
+    for name, options in sources:
+        for check in importlib.import_module(name).checks(quick=quick, **options):
+            rows.append(check)
+            if on_check is not None:
+                on_check(check)
     status = overall(rows)
     return VerifyResult(
         checks=tuple(rows), holds=status == "pass", quick=quick, status=status, experiments=tuple(ran)

@@ -26,6 +26,7 @@ from grokcheck.cli import circuits as circuits_cli
 from grokcheck.cli import experiment as experiment_cli
 from grokcheck.cli import report as report_cli
 from grokcheck.cli import sim, theorem, train, verify
+from grokcheck.cli.common import help_from
 from grokcheck.errors import GrokcheckError
 
 app = typer.Typer(
@@ -56,7 +57,7 @@ def _root(
 app.add_typer(theorem.app, name="theorem")
 app.command("verify")(verify.verify)
 app.command("sim")(sim.sim)
-app.command("train")(train.train)
+app.command("train", cls=help_from(train.help_defaults))(train.train)
 app.add_typer(experiment_cli.app, name="experiment")
 app.command("circuits")(circuits_cli.circuits)
 app.command("report")(report_cli.report)

@@ -4,7 +4,7 @@ Nanda et al.'s progress measures as a second, independent reading."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,30 +24,17 @@ def circuits(
     (Appendix B), read the same split from Nanda et al.'s restricted and excluded loss, say which
     circuit dominates under each, and measure its kappa (Theorem D.4: case 1 if kappa >= q = 2,
     case 2 if below)."""
-    from grokcheck.errors import RunError
-    from grokcheck.records import to_jsonable
-    from grokcheck.transformer.circuit_runs import kappa_of_run, measure_run, progress_of_run
-    from grokcheck.transformer.analysis.dominance import dominance_of
-    from grokcheck.transformer.analysis.kappa import theorem_case
-    from grokcheck.transformer.model.runtime import resolve_device
+    from grokcheck.transformer.circuit_runs import circuits_of_run
 
-    dev = resolve_device(device.value)
-    m = measure_run(run_dir, checkpoint=checkpoint, device=dev)
-    pm = progress_of_run(run_dir, checkpoint=checkpoint, device=dev)
-    dom = dominance_of(m, pm)
-    try:
-        k = kappa_of_run(run_dir, checkpoint=checkpoint, device=dev)
-        kappa, homogeneous, why = k.kappa, k.homogeneous, None
-    except RunError as e:  # e.g. a margin that is not positive: an untrained network has no kappa
-        kappa, homogeneous, why = None, None, str(e)
-    case = theorem_case(kappa) if kappa is not None and kappa > 0 else None
+    r = circuits_of_run(run_dir, checkpoint=checkpoint, device=device.value)
     if json_out:
-        extra = {
-            "kappa": kappa, "kappa_homogeneous": homogeneous, "d4_case": case, "kappa_error": why,
-            "progress": pm.as_dict(), "dominance": dom.as_dict(),
-        }  # fmt: skip
-        emit_json({**to_jsonable(m), **extra})
+        emit_json(r.to_json())
         return
+    _render(r)
+
+
+def _render(r: Any) -> None:
+    m, pm, dom, kappa, case = r.circuits, r.progress, r.dominance, r.kappa, r.d4_case
     out = console()
     keys = ", ".join(f"{k} ({share:.0%})" for k, share in m.key_frequencies) or "-"
     rows = [
@@ -57,7 +44,7 @@ def circuits(
         ("key frequencies k (from Z_T)", keys),
         (
             "kappa (margin ~ scale^kappa)",
-            f"{fmt(kappa, 4)}: Theorem D.4 case {case} (q = 2)" if case else f"none ({why})",
+            f"{fmt(kappa, 4)}: Theorem D.4 case {case} (q = 2)" if case else f"none ({r.kappa_error})",
         ),
     ]
     out.print(f"grokcheck circuits: add mod {m.p}, {m.n_train} train / {m.n_test} test inputs")

@@ -1,4 +1,5 @@
-"""Pieces every command shares: option types defined once, JSON output, consoles.
+"""Pieces every command shares: option types defined once, choices and defaults read from the
+library, JSON output, consoles, Ctrl-C.
 
 Commands follow one shape: parse -> build a config -> one library call -> render.
 Library errors (:class:`grokcheck.errors.GrokcheckError`) are turned into exit codes by
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from grokcheck.transformer.model.choices import DEVICES
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results on CPU are reproducible).")]
@@ -24,15 +27,38 @@ OutOpt = Annotated[
 ]
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A typer choice type whose members are the library's own names (``values``)."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
+
+Device = choices("Device", DEVICES)
 
 DeviceOpt = Annotated[
     Device, typer.Option("--device", help="auto = CUDA when available, else CPU.", case_sensitive=False)
 ]
+
+
+def help_from(texts: Callable[[], Mapping[str, str]]) -> type:
+    """A command class whose ``--help`` ends each option's help with ``texts()[name]``.
+
+    ``texts()`` is called only when the help is shown, so it may read the defaults from the
+    library's configs (in modules that import torch) without slowing the start-up of every
+    command; help and code then read the same fields and cannot disagree.
+    """
+    from typer.core import TyperCommand
+
+    class LibraryHelpCommand(TyperCommand):
+        def format_help(self, ctx: Any, formatter: Any) -> None:
+            if not getattr(self, "_library_help", False):
+                self._library_help = True
+                shown = texts()
+                for param in self.params:
+                    if param.name in shown:
+                        param.help = f"{param.help or ''} {shown[param.name]}".strip()
+            super().format_help(ctx, formatter)
+
+    return LibraryHelpCommand
 
 
 def emit_json(result: Any) -> None:

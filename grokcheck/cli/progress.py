@@ -1,77 +1,102 @@
-"""Progress on stderr: of a training run, and of experiment sweeps; Ctrl-C as a request to stop.
+"""Progress of every long command on stderr: one :class:`Reporter`.
 
-:class:`TrainReporter` (``grokcheck train``): a rich bar on a terminal, else a plain log line
-per evaluation at most every 10 s (so logs and ``--json`` output stay clean).
-:class:`SweepReporter` (``grokcheck experiment``, ``grokcheck verify --full``): plain lines,
-terminal or not, throttled by wall time.
+On a terminal each piece of work in flight (a training phase, a simulated panel's phase, an
+experiment's sweep) is a rich bar. Otherwise the reporter writes plain lines: one whenever
+something happens that a log should keep (a new phase, the last step, a finished chunk, a new
+experiment) and at most one every ``every_s`` seconds in between, so logs stay short and
+``--json`` output on stdout stays clean. Nothing is shown in the first ``quiet_s`` seconds.
+
+Each command's events arrive through its own method: :meth:`Reporter.training` (``grokcheck
+train``), :meth:`Reporter.sim` (``grokcheck sim``) and :meth:`Reporter.sweep` (``grokcheck
+experiment``, ``grokcheck verify --full``). Ctrl-C is not handled here but by
+:func:`grokcheck.cli.common.stop_on_sigint`, as for every command.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, TextIO
 
-from grokcheck.cli.common import console, fmt
+from grokcheck.cli.common import fmt
 
 
-class TrainReporter:
-    """Progress on stderr (a rich bar on a terminal, else a log line per evaluation at most
-    every 10 s) and Ctrl-C handling: the first Ctrl-C asks the run to checkpoint and stop,
-    a second one interrupts at once."""
+class Reporter:
+    """Progress of one command on ``stream`` (stderr): bars on a terminal, else plain lines.
 
-    LOG_EVERY_S = 10.0
+    Args:
+        command: the command's name; sweep lines start with ``"<command>: "``, simulation
+            lines with ``"[<command> <panel>]"``.
+        every_s: the most one line per this many seconds, besides the lines that are always
+            written.
+        quiet_s: show nothing during the first seconds (short work stays silent).
+        tty: bars (True) or lines (False); default: whether ``stream`` is a terminal.
+    """
 
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.interrupt = False
-        self._bar = None
-        self._task = None
-        self._phase = None
-        self._last_log = -1e9
-        self._last_row: dict[str, Any] | None = None
-        self._old_handler = None
+    def __init__(
+        self,
+        command: str,
+        *,
+        every_s: float = 10.0,
+        quiet_s: float = 0.0,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.command, self.every_s, self.quiet_s, self.clock = command, every_s, quiet_s, clock
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.started = clock()
+        self._last_line = -math.inf
+        self._bar: Any = None
+        self._tasks: dict[Hashable, Any] = {}
+        self._line_phase: str | None = None  # training: the phase of the last line written
+        self._row: Any = None  # training: the last evaluation row
+        self._sweep: SweepClock | None = None
 
-    def __enter__(self) -> TrainReporter:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import signal
+        self.close()
 
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
-        if self._old_handler is not None:
-            signal.signal(signal.SIGINT, self._old_handler)
+        self._bar, self._tasks = None, {}
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.interrupt:
-            raise KeyboardInterrupt
-        self.interrupt = True
-
-    def stopped(self) -> bool:
-        return self.interrupt
-
-    def progress(self, ev: Any) -> None:
-        import time
-
+    def show(
+        self,
+        key: Hashable,
+        label: str,
+        done: int,
+        total: int | None,
+        *,
+        info: str = "",
+        line: str | None = None,
+        force: bool = False,
+        finished: bool = False,
+    ) -> bool:
+        """Work ``key`` is at ``done`` of ``total``: move its bar (removed when ``finished``), or
+        write ``line`` when ``force`` or when ``every_s`` passed since the last line. Returns
+        whether a line was written."""
+        now = self.clock()
+        if now - self.started < self.quiet_s:
+            return False
         if self.tty:
-            self._progress_bar(ev)
-            return
-        now = time.monotonic()
-        if ev.row is not None and (
-            now - self._last_log >= self.LOG_EVERY_S or ev.step >= ev.budget or ev.phase != self._phase
-        ):
-            self._phase, self._last_log = ev.phase, now
-            sys.stderr.write(f"[{ev.phase}] step {ev.step}/{ev.budget} {_row_text(ev.row)}\n")
-            sys.stderr.flush()
+            self._move_bar(key, label, done, total, info, finished)
+            return False
+        if line is None or not (force or now - self._last_line >= self.every_s):
+            return False
+        self._last_line = now
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        return True
 
-    def _progress_bar(self, ev: Any) -> None:
+    def _move_bar(self, key: Hashable, label: str, done: int, total: int | None, info: str, finished: bool):
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         if self._bar is None:
@@ -80,16 +105,128 @@ class TrainReporter:
                 BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"),
-                console=console(stderr=True),
+                console=Console(file=self.stream, highlight=False),
+                transient=True,
+                redirect_stdout=False,  # stdout is the result's: nothing of the bar goes there
             )
             self._bar.start()
-        if ev.phase != self._phase:
-            self._phase = ev.phase
-            self._task = self._bar.add_task(ev.phase, total=ev.budget, info="")
+        if key not in self._tasks:
+            self._tasks[key] = self._bar.add_task(label, total=total, info=info)
+        self._bar.update(self._tasks[key], completed=done, total=total, info=info)
+        if finished:
+            self._bar.remove_task(self._tasks.pop(key))
+            if not self._tasks:  # nothing in flight: the terminal is the command's again
+                self.close()
+
+    def training(self, ev: Any) -> None:
+        """``grokcheck train``: after every step and evaluation of a phase
+        (:class:`~grokcheck.transformer.training.loop.Event`). A line per evaluation at most every
+        ``every_s`` seconds, and always at a new phase and at the phase's last step."""
         if ev.row is not None:
-            self._last_row = ev.row
-        info = _short_text(self._last_row, ev) if self._last_row is not None else ""
-        self._bar.update(self._task, completed=ev.step, total=ev.budget, info=info)
+            self._row = ev.row
+        info = _short_text(self._row, ev) if self._row is not None else ""
+        line = f"[{ev.phase}] step {ev.step}/{ev.budget} {_row_text(ev.row)}" if ev.row is not None else None
+        force = ev.step >= ev.budget or ev.phase != self._line_phase
+        if self.show(ev.phase, ev.phase, ev.step, ev.budget, info=info, line=line, force=force):
+            self._line_phase = ev.phase
+
+    def sim(self, panel: str, phase: str, step: int, total: int) -> None:
+        """``grokcheck sim``: where a panel's simulation, convergence run or metrics writing is."""
+        line = f"[{self.command} {panel}] {_phase_text(phase, step, total)}"
+        self.show((panel, phase), f"{panel} {phase}", step, total, line=line)
+
+    def sweep(self, name: str, ev: Any) -> None:
+        """``grokcheck experiment``, ``verify --full``: experiment ``name``'s executor event
+        (:class:`~grokcheck.experiments.executors.ProgressEvent`). A line at the experiment's
+        first event and whenever a chunk finishes; while a chunk trains, at most one every
+        ``every_s`` seconds."""
+        now = self.clock()
+        sweep = self._sweep if self._sweep is not None and self._sweep.name == name else None
+        new = sweep is None
+        if sweep is None:  # a new experiment: its own clock
+            sweep = self._sweep = SweepClock(self.command, name, now)
+        sweep.record(ev)
+        head, tail = sweep.text(ev, now)
+        self.show(
+            ("sweep", name),
+            f"{self.command}: {name}",
+            ev.done + ev.skipped,
+            ev.total + ev.skipped,
+            info=tail.lstrip(", "),
+            line=head + tail,
+            force=new or not ev.during_chunk,
+            finished=not ev.during_chunk and ev.done >= ev.total,
+        )
+
+
+class SweepClock:
+    """What one experiment's sweep has done and the time it has left.
+
+    A line reads, e.g.::
+
+        verify: ungrok 12/36 runs, chunk 2/3 (12 members) step 3400/8000, 4m10s elapsed, ~6m left
+
+    The time left is estimated from the member-steps trained so far (their rate over the
+    elapsed time) and the member-steps still to go: the current ensemble's open members up to
+    its step cap, and each run not yet started at the mean fraction of the cap that the
+    finished runs used; ``?`` until something was trained.
+    """
+
+    def __init__(self, prefix: str, name: str, t0: float) -> None:
+        self.prefix, self.name, self.t0 = prefix, name, t0
+        self.trained = 0  # member-steps of the chunks finished since t0
+        self.fractions: list[float] = []  # steps / step cap of the runs finished since t0
+        self.cap: int | None = None  # the ensembles' step cap
+        self.at: dict[int | None, tuple[str | None, int, int | None]] = {}  # chunk -> last step seen
+
+    def record(self, ev: Any) -> None:
+        if ev.during_chunk:
+            self.at[ev.chunk] = (ev.phase, ev.step, ev.max_steps)
+            if ev.phase != "pretrain" and ev.max_steps is not None:
+                self.cap = ev.max_steps
+            return
+        self.trained += ev.member_steps if ev.member_steps is not None else sum(r.steps for r in ev.records)
+        for r in ev.records:
+            self.fractions.append(r.steps / max(1, r.spec.max_steps))
+            self.cap = self.cap or r.spec.max_steps
+
+    def text(self, ev: Any, now: float) -> tuple[str, str]:
+        """The line for ``ev``, as (who and how many runs, the rest)."""
+        head = f"{self.prefix}: {self.name} {ev.done + ev.skipped}/{ev.total + ev.skipped} runs"
+        tail = ""
+        if ev.chunk is not None:
+            tail += f", chunk {ev.chunk}/{ev.n_chunks} ({ev.chunk_size} members)"
+        if ev.during_chunk:
+            phase, step, cap = ev.phase, ev.step, ev.max_steps
+            tail += f" {'pretrain ' if phase == 'pretrain' else ''}step {step}/{cap}"
+        else:
+            cut = ev.chunk_size is not None and len(ev.records) < ev.chunk_size  # Ctrl-C: some unfinished
+            tail += " stopped" if cut else " finished"
+            phase, step, cap = self.at.pop(ev.chunk, (None, None, None))
+            if step is not None and phase != "pretrain":
+                tail += f" at step {step}/{cap}"
+            if cut:
+                tail += f" ({len(ev.records)} of its runs finished)"
+        elapsed = now - self.t0
+        left = self.time_left(ev, elapsed)
+        eta = "?" if left is None else "~" + duration(left, 2)
+        return head, tail + f", {duration(elapsed)} elapsed, {eta} left"
+
+    def time_left(self, ev: Any, elapsed: float) -> float | None:
+        done = self.trained + ((ev.member_steps or 0) if ev.during_chunk else 0)
+        if done <= 0 or elapsed <= 0 or self.cap is None:
+            return None
+        per_run = self.cap * (sum(self.fractions) / len(self.fractions) if self.fractions else 1.0)
+        waiting = ev.total - ev.done
+        todo = 0.0
+        if ev.during_chunk and ev.chunk_size is not None:
+            waiting -= ev.chunk_size
+            if ev.phase == "pretrain" or ev.active is None:
+                todo += ev.chunk_size * per_run
+            else:
+                todo += ev.active * max(0, (ev.max_steps or self.cap) - ev.step)
+        todo += max(0, waiting) * per_run
+        return todo * elapsed / done
 
 
 def _short_text(row: Any, ev: Any) -> str:
@@ -110,102 +247,17 @@ def _row_text(row: Any) -> str:
     return text + (f" | f32 collapse {percent(row.collapse_f32)}" if row.collapse_f32 else "")
 
 
+def _phase_text(phase: str, step: int, total: int) -> str:
+    if phase == "simulate":
+        return f"simulating: step {step:,} of {total:,}"
+    if phase == "converge":
+        return f"running to convergence: step {step:,} (cap {total:,})"
+    return f"writing metrics ({total:,} rows)"
+
+
 def percent(share: float) -> str:
     """A share as a percentage with 3 significant digits: ``12%``, ``0.0261%``, ``100%``."""
     return f"{100 * share:.3g}%"
-
-
-class SweepReporter:
-    """Plain progress lines on stderr for experiment sweeps, whether or not stderr is a terminal.
-
-    Call it as ``reporter(name, event)`` with the sweep's
-    :class:`~grokcheck.experiments.executors.ProgressEvent`. It writes a line on an experiment's
-    first event, whenever a chunk finishes, and while a chunk trains at most one every
-    ``every_s`` seconds of wall time, e.g.::
-
-        verify: ungrok 12/36 runs, chunk 2/3 (12 members) step 3400/8000, 4m10s elapsed, ~6m left
-
-    The time left is estimated from the member-steps trained so far (their rate over the
-    elapsed time) and the member-steps still to go: the current ensemble's open members up to
-    its step cap, and each run not yet started at the mean fraction of the cap that the
-    finished runs used; ``?`` until something was trained.
-    """
-
-    def __init__(
-        self,
-        prefix: str,
-        *,
-        every_s: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        stream: TextIO | None = None,
-    ) -> None:
-        self.prefix, self.every_s, self.clock, self.stream = prefix, every_s, clock, stream
-        self.name: str | None = None
-
-    def start(self, name: str) -> None:
-        """Start timing experiment ``name`` (else its first event starts it)."""
-        self.name, self.t0, self.last_line = name, self.clock(), None
-        self.trained = 0  # member-steps of the chunks finished in this call
-        self.fractions: list[float] = []  # steps / step cap of the runs finished in this call
-        self.cap: int | None = None  # the ensembles' step cap
-        self.at: dict[int | None, tuple[str | None, int, int | None]] = {}  # chunk -> last step seen
-
-    def __call__(self, name: str, ev: Any) -> None:
-        if name != self.name:
-            self.start(name)
-        now = self.clock()
-        if ev.during_chunk:
-            self.at[ev.chunk] = (ev.phase, ev.step, ev.max_steps)
-            if ev.phase != "pretrain" and ev.max_steps is not None:
-                self.cap = ev.max_steps
-        else:
-            self.trained += (
-                ev.member_steps if ev.member_steps is not None else sum(r.steps for r in ev.records)
-            )
-            for r in ev.records:
-                self.fractions.append(r.steps / max(1, r.spec.max_steps))
-                self.cap = self.cap or r.spec.max_steps
-        if ev.during_chunk and self.last_line is not None and now - self.last_line < self.every_s:
-            return
-        self.last_line = now
-        out = self.stream if self.stream is not None else sys.stderr
-        out.write(self.line(ev, now - self.t0) + "\n")
-        out.flush()
-
-    def line(self, ev: Any, elapsed: float) -> str:
-        text = f"{self.prefix}: {self.name} {ev.done + ev.skipped}/{ev.total + ev.skipped} runs"
-        if ev.chunk is not None:
-            text += f", chunk {ev.chunk}/{ev.n_chunks} ({ev.chunk_size} members)"
-        if ev.during_chunk:
-            phase = "pretrain " if ev.phase == "pretrain" else ""
-            text += f" {phase}step {ev.step}/{ev.max_steps}"
-        else:
-            cut = ev.chunk_size is not None and len(ev.records) < ev.chunk_size  # Ctrl-C: some unfinished
-            text += " stopped" if cut else " finished"
-            phase, step, cap = self.at.pop(ev.chunk, (None, None, None))
-            if step is not None and phase != "pretrain":
-                text += f" at step {step}/{cap}"
-            if cut:
-                text += f" ({len(ev.records)} of its runs finished)"
-        left = self.time_left(ev, elapsed)
-        eta = "?" if left is None else "~" + duration(left, 2)
-        return text + f", {duration(elapsed)} elapsed, {eta} left"
-
-    def time_left(self, ev: Any, elapsed: float) -> float | None:
-        done = self.trained + ((ev.member_steps or 0) if ev.during_chunk else 0)
-        if done <= 0 or elapsed <= 0 or self.cap is None:
-            return None
-        per_run = self.cap * (sum(self.fractions) / len(self.fractions) if self.fractions else 1.0)
-        waiting = ev.total - ev.done
-        todo = 0.0
-        if ev.during_chunk and ev.chunk_size is not None:
-            waiting -= ev.chunk_size
-            if ev.phase == "pretrain" or ev.active is None:
-                todo += ev.chunk_size * per_run
-            else:
-                todo += ev.active * max(0, (ev.max_steps or self.cap) - ev.step)
-        todo += max(0, waiting) * per_run
-        return todo * elapsed / done
 
 
 def duration(seconds: float, parts: int = 3) -> str:

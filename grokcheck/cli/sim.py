@@ -3,13 +3,13 @@ cross-check of where gradient descent converges against Theorem D.4."""
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from grokcheck.cli.common import JsonOpt, OutOpt, console, emit_json, fmt, verdict
+from grokcheck.cli.progress import Reporter
 
 
 class Figure(str, Enum):
@@ -105,83 +105,21 @@ def sim(
             # sim cannot continue a run (it has no --resume): a new folder is the only way on
             raise FolderError(f"--out {out} already holds files; choose a new or empty folder for this run")
     folder = prepare_run_dir("sim", out)
-    reporter = _Reporter()
     try:
-        report = run_figure(
-            fig.value, overrides, settings=settings, out=folder, figures=plots, progress=reporter
-        )
+        with Reporter("sim", quiet_s=2.0) as progress:
+            report = run_figure(
+                fig.value, overrides, settings=settings, out=folder, figures=plots, progress=progress.sim
+            )
     except GrokcheckError:
         if not any(folder.iterdir()):  # leave no empty run folder behind a failed run
             folder.rmdir()
         raise
-    finally:
-        reporter.close()
     if json_out:
         emit_json(report_json(report))
     else:
         _render(report)
     if report.holds is False:
         raise typer.Exit(1)
-
-
-class _Reporter:
-    """Progress of long work on stderr (stdout stays one JSON object with ``--json``): nothing
-    for the first :attr:`QUIET_S` seconds, then a rich bar on a terminal, else one log line at
-    most every :attr:`LOG_EVERY_S` seconds."""
-
-    QUIET_S = 2.0
-    LOG_EVERY_S = 10.0
-
-    def __init__(self, *, tty: bool | None = None, clock=None, stream=None) -> None:
-        import time
-
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.clock = clock or time.monotonic
-        self.start = self.clock()
-        self._last_log = -1e300
-        self._bar = None
-        self._tasks: dict[tuple[str, str], Any] = {}
-
-    def __call__(self, panel: str, phase: str, step: int, total: int) -> None:
-        now = self.clock()
-        if now - self.start < self.QUIET_S:
-            return
-        if self.tty:
-            self._update_bar(panel, phase, step, total)
-        elif now - self._last_log >= self.LOG_EVERY_S:
-            self._last_log = now
-            self.stream.write(f"[sim {panel}] {_phase_text(phase, step, total)}\n")
-            self.stream.flush()
-
-    def _update_bar(self, panel: str, phase: str, step: int, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        if self._bar is None:
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=24),
-                MofNCompleteColumn(),
-                console=console(stderr=True),
-                transient=True,
-            )
-            self._bar.start()
-        key = (panel, phase)
-        if key not in self._tasks:
-            self._tasks[key] = self._bar.add_task(f"{panel} {phase}", total=total)
-        self._bar.update(self._tasks[key], completed=step)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-def _phase_text(phase: str, step: int, total: int) -> str:
-    if phase == "simulate":
-        return f"simulating: step {step:,} of {total:,}"
-    if phase == "converge":
-        return f"running to convergence: step {step:,} (cap {total:,})"
-    return f"writing metrics ({total:,} rows)"
 
 
 def _render(report) -> None:

@@ -1,8 +1,9 @@
 """``grokcheck train``: grok (Figure 1a) or ungrok (Figure 1b, ``--ungrok N``) one transformer.
 
-Options default to ``None``: the configs (:class:`~grokcheck.transformer.training.train.TrainConfig`,
-:class:`~grokcheck.transformer.training.ungrok.UngrokConfig`) hold the only defaults. On ``--resume`` the
-saved config is merged with the options given (:func:`grokcheck.configs.merge_resumed`).
+Parse -> :func:`~grokcheck.transformer.training.plan.plan_train` (which kind of run, its config,
+its folders) -> :func:`~grokcheck.transformer.training.train.train` or
+:func:`~grokcheck.transformer.training.ungrok.ungrok` -> render. Options default to ``None``: the
+configs hold the only defaults, and ``--help`` shows them as read from the configs.
 """
 
 from __future__ import annotations
@@ -14,88 +15,60 @@ from typing import Annotated, Any
 
 import typer
 
-from grokcheck.cli.common import Device, DeviceOpt, JsonOpt, OutOpt, console, emit_json, fmt
-from grokcheck.cli.progress import TrainReporter
-from grokcheck.transformer.training.convergence import PRETRAIN_MAX_STEPS
+from grokcheck.cli.common import (
+    Device,
+    DeviceOpt,
+    JsonOpt,
+    OutOpt,
+    choices,
+    console,
+    emit_json,
+    fmt,
+    stop_on_sigint,
+)
+from grokcheck.cli.progress import Reporter, percent
+from grokcheck.transformer.model.choices import ENGINES, LOSS_DTYPES, TASK_NAMES
+from grokcheck.transformer.training.convergence import UNTIL
+from grokcheck.transformer.training.metrics import INTERRUPTED
+
+Task = choices("Task", TASK_NAMES)
+LossDtype = choices("LossDtype", LOSS_DTYPES)
+Engine = choices("Engine", ENGINES)
+Until = choices("Until", UNTIL)
+
+#: options of the command itself, not of the run's config
+OWN = ("resume", "device", "out", "json_out", "threads")
 
 
-class Task(str, Enum):
-    add = "add"
-    sub = "sub"
-    mul = "mul"
-    div = "div"
-    div_odd = "div-odd"
-    sq_add = "sq-add"
-    quad1 = "quad1"
-    quad2 = "quad2"
-    cube1 = "cube1"
-    cube2 = "cube2"
-    s5_mul = "s5-mul"
-    s5_conj = "s5-conj"
-    s5_xyx = "s5-xyx"
+def help_defaults() -> dict[str, str]:
+    """``--help``'s defaults, read from the configs when the help is shown."""
+    from grokcheck.transformer.training.plan import option_defaults
 
-
-class LossDtype(str, Enum):
-    float64 = "float64"
-    float32 = "float32"
-
-
-class Engine(str, Enum):
-    auto = "auto"
-    reference = "reference"
-
-
-class Until(str, Enum):
-    grokked = "grokked"
-    converged = "converged"
-
-
-#: options of grokking runs only / of ungrokking runs only (with the option to use instead)
-TRAIN_ONLY = {
-    "train_frac": None,
-    "train_size": None,
-    "steps": "--ungrok-steps",
-    "max_steps": "--ungrok-max-steps",
-    "random_labels": None,
-    "until": None,
-    "data_seed": "--subset-seed",
-}
-UNGROK_ONLY = {
-    "ungrok_steps": None,
-    "ungrok_max_steps": None,
-    "pretrain_steps": None,
-    "subset_seed": None,
-    "cache_dir": None,
-}
-#: options that set the pretrained network of an ungrokking run (PretrainConfig's fields)
-PRETRAIN_FIELDS = {"task": "task", "p": "p", "seed": "seed", "pretrain_steps": "max_steps"}
+    return {name: f" [default: {text}]" for name, text in option_defaults().items()}
 
 
 def train(
-    task: Annotated[Task | None, typer.Option("--task", help="The dataset [default: add].")] = None,
+    task: Annotated[Task | None, typer.Option("--task", help="The dataset.")] = None,
     p: Annotated[
-        int | None, typer.Option("--p", help="Modulus (prime for div, div-odd; not for S5) [default: 113].")
+        int | None, typer.Option("--p", help="Modulus (prime for div, div-odd; not for S5).")
     ] = None,
     train_frac: Annotated[
-        float | None,
-        typer.Option("--train-frac", help="Train set as a fraction of the dataset [default: 0.3]."),
+        float | None, typer.Option("--train-frac", help="Train set as a fraction of the dataset.")
     ] = None,
     train_size: Annotated[
         int | None, typer.Option("--train-size", help="Train set as an exact number of examples.")
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option("--steps", help="Train exactly this many steps [default: until --until fires]."),
+        typer.Option("--steps", help="Train exactly this many steps.  [default: until --until fires]"),
     ] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Step cap for --until [default: 50000].")
-    ] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Step cap for --until.")] = None,
     until: Annotated[
         Until | None,
         typer.Option(
             "--until",
-            help="Stop rule: grokked (test acc >= 0.99 held) or converged "
-            "[default: grokked; converged with --random-labels].",
+            help="Stop rule: grokked (test acc >= 0.99 held) or converged.  "
+            "[default: grokked; converged with --random-labels]",
         ),
     ] = None,
     random_labels: Annotated[
@@ -110,33 +83,23 @@ def train(
             "at each evaluation (addition).",
         ),
     ] = None,
-    eval_every: Annotated[
-        int | None, typer.Option("--eval-every", help="Steps between evaluations [default: 100].")
-    ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="AdamW learning rate [default: 1e-3].")] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help="Steps between evaluations.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="AdamW learning rate.")] = None,
     weight_decay: Annotated[
         float | None,
-        typer.Option(
-            "--weight-decay",
-            help="AdamW weight decay (with --ungrok: of the reduced-data phase) [default: 1.0].",
-        ),
+        typer.Option("--weight-decay", help="AdamW weight decay (with --ungrok: of the reduced-data phase)."),
     ] = None,
-    eps: Annotated[
-        float | None, typer.Option("--eps", help="AdamW eps (not given in the paper) [default: 1e-8].")
-    ] = None,
+    eps: Annotated[float | None, typer.Option("--eps", help="AdamW eps (not given in the paper).")] = None,
     loss_dtype: Annotated[
         LossDtype | None,
-        typer.Option(
-            "--loss-dtype",
-            help="Precision of the log-softmax (float32 underflows near 1e-7) [default: float64].",
-        ),
+        typer.Option("--loss-dtype", help="Precision of the log-softmax (float32 underflows near 1e-7)."),
     ] = None,
     engine: Annotated[
         Engine | None, typer.Option("--engine", help="auto = fast exact engine; reference = the plain model.")
     ] = None,
     data_seed: Annotated[
         int | None,
-        typer.Option("--data-seed", help="Seed of the train split and random labels [default: --seed]."),
+        typer.Option("--data-seed", help="Seed of the train split and random labels.  [default: --seed]"),
     ] = None,
     ungrok: Annotated[
         int | None,
@@ -145,156 +108,62 @@ def train(
     ungrok_steps: Annotated[
         int | None,
         typer.Option(
-            "--ungrok-steps", help="A fixed number of reduced-data steps [default: to convergence]."
+            "--ungrok-steps", help="A fixed number of reduced-data steps.  [default: to convergence]"
         ),
     ] = None,
     ungrok_max_steps: Annotated[
-        int | None, typer.Option("--ungrok-max-steps", help="Cap on reduced-data steps [default: 100000].")
+        int | None, typer.Option("--ungrok-max-steps", help="Cap on reduced-data steps.")
     ] = None,
     pretrain_steps: Annotated[
-        int | None,
-        typer.Option(
-            "--pretrain-steps",
-            help=f"Cap on full-dataset pretraining steps (cached) [default: {PRETRAIN_MAX_STEPS}].",
-        ),
+        int | None, typer.Option("--pretrain-steps", help="Cap on full-dataset pretraining steps (cached).")
     ] = None,
     subset_seed: Annotated[
-        int | None, typer.Option("--subset-seed", help="Seed of the reduced subset [default: --seed].")
+        int | None, typer.Option("--subset-seed", help="Seed of the reduced subset.  [default: --seed]")
     ] = None,
     cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Where pretrained networks are cached [default: runs/cache]."),
+        Path | None, typer.Option("--cache-dir", help="Where pretrained networks are cached.")
     ] = None,
     threads: Annotated[
         int | None,
         typer.Option("--threads", help="CPU threads for torch (0 = torch's default).", min=0, max=1024),
     ] = None,
     checkpoint_every: Annotated[
-        int | None,
-        typer.Option(
-            "--checkpoint-every", help="Steps between checkpoints [default: 1000; also every 60 s]."
-        ),
+        int | None, typer.Option("--checkpoint-every", help="Steps between checkpoints.")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="Initialisation seed [default: 0].")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Initialisation seed.")] = None,
     device: DeviceOpt = Device.auto,
     out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train the Appendix A transformer until it groks, or ungrok a grokked one (Section 5.2)."""
-    options = dict(locals())  # first: the options only
-    given = {
-        k: (v.value if isinstance(v, Enum) else v)
-        for k, v in options.items()
-        if k not in ("resume", "device", "out", "json_out", "threads") and v is not None
-    }
-    from grokcheck.errors import InputError
-    from grokcheck.transformer.training.pretrain import DEFAULT_CACHE
-    from grokcheck.transformer.model.runtime import configure, resolve_device
+    # first, while the parameters are the only locals
+    options = {k: (v.value if isinstance(v, Enum) else v) for k, v in locals().items() if k not in OWN}
+    from grokcheck.transformer.training.plan import plan_train
+    from grokcheck.transformer.training.train import train as run_train
+    from grokcheck.transformer.training.ungrok import ungrok as run_ungrok
 
-    if resume and out is None:
-        raise InputError("resume", "needs --out DIR naming the run to continue")
-    saved_kind, saved = _saved(out) if resume else (None, None)
-    is_ungrok = saved_kind == "ungrok" if saved is not None else ungrok is not None
-    if saved is not None and not is_ungrok and "ungrok" in given:
-        raise InputError("ungrok", f"the run in {out} is a grokking run, not an ungrokking run")
-    for name, instead in (TRAIN_ONLY if is_ungrok else UNGROK_ONLY).items():
-        if name in given:
-            hint = f"; use {instead}" if instead else ""
-            raise InputError(name, f"does not apply {'with' if is_ungrok else 'without'} --ungrok{hint}")
-    if (given.get("task") or "add").startswith("s5") and "p" in given:
-        raise InputError("p", "the S5 tasks have no modulus")
-    dev = resolve_device(device.value)  # before any folder is made: a bad --device leaves nothing
-    cache = given.get("cache_dir", DEFAULT_CACHE)
-    cfg = _ungrok_config(given, saved) if is_ungrok else _train_config(given, saved)
-    if out is not None and not resume:
-        from grokcheck.runs import preflight_writable
-
-        preflight_writable(out, "--out")
-    if is_ungrok:
-        from grokcheck.runs import preflight_writable
-
-        preflight_writable(cache, "--cache-dir")
-    configure(dev, threads=threads or None)
-    run_dir = _run_dir("ungrok" if is_ungrok else "train", out, resume)
-    with TrainReporter() as rep:
-        if is_ungrok:
-            from grokcheck.transformer.training.ungrok import ungrok as run_ungrok
-
-            result = run_ungrok(cfg, device=device.value, out_dir=run_dir, resume=resume, cache_dir=cache,
-                                progress=rep.progress, stop=rep.stopped)  # fmt: skip
-            interrupted = (result.ungrok or result.pretrain).stopped == "interrupted"
+    plan = plan_train(options, out=out, resume=resume, device=device.value, threads=threads)
+    with stop_on_sigint() as stop, Reporter("train") as progress:
+        if plan.kind == "ungrok":
+            result = run_ungrok(plan.config, device=plan.device, out_dir=plan.run_dir, resume=plan.resume,
+                                cache_dir=plan.cache_dir, progress=progress.training, stop=stop)  # fmt: skip
         else:
-            from grokcheck.transformer.training.train import train as run_train
-
-            result = run_train(cfg, device=device.value, out_dir=run_dir, resume=resume,
-                               progress=rep.progress, stop=rep.stopped)  # fmt: skip
-            interrupted = result.stopped == "interrupted"
+            result = run_train(plan.config, device=plan.device, out_dir=plan.run_dir, resume=plan.resume,
+                               progress=progress.training, stop=stop)  # fmt: skip
     if json_out:
         emit_json(result)
-    elif is_ungrok:
+    elif plan.kind == "ungrok":
         _render_ungrok(result)
     else:
         _render_train(result)
-    if interrupted:
+    last = (result.ungrok or result.pretrain) if plan.kind == "ungrok" else result  # the phase that ran last
+    if last.stopped == INTERRUPTED:
         sys.stderr.write(
-            f"grokcheck: interrupted; checkpoint saved in {run_dir}; continue with "
-            f"grokcheck train --out {run_dir} --resume\n"
+            f"grokcheck: interrupted; checkpoint saved in {plan.run_dir}; continue with "
+            f"grokcheck train --out {plan.run_dir} --resume\n"
         )
         raise typer.Exit(130)
-
-
-def _saved(out: Path) -> tuple[str, dict[str, Any]]:
-    from grokcheck.errors import RunError
-    from grokcheck.transformer.training.checkpoint import read_saved_config
-
-    if not Path(out).is_dir():
-        raise RunError(f"--resume: no run to continue in {out} (no such folder)")
-    from grokcheck.transformer.training.run_folder import split_kind
-
-    return split_kind(read_saved_config(out), Path(out) / "config.json")
-
-
-def _train_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
-    from grokcheck.configs import merge_resumed
-    from grokcheck.transformer.training.run_folder import RESUMABLE_CHANGES
-    from grokcheck.transformer.training.train import TrainConfig
-
-    if saved is None:
-        return TrainConfig(**given)
-    return merge_resumed(TrainConfig, saved, given, RESUMABLE_CHANGES)
-
-
-def _ungrok_config(given: dict[str, Any], saved: dict[str, Any] | None) -> Any:
-    import dataclasses
-
-    from grokcheck.configs import from_jsonable, merge_resumed
-    from grokcheck.errors import InputError
-    from grokcheck.transformer.training.pretrain import PretrainConfig
-    from grokcheck.transformer.training.run_folder import RESUMABLE_CHANGES
-    from grokcheck.transformer.training.ungrok import UngrokConfig
-
-    pre = {PRETRAIN_FIELDS[k]: given.pop(k) for k in list(given) if k in PRETRAIN_FIELDS}
-    if "ungrok" in given:
-        given["reduced_size"] = given.pop("ungrok")
-    given.pop("cache_dir", None)
-    if saved is None:
-        return UngrokConfig(pretrain=PretrainConfig(**pre), **given)
-    base = from_jsonable(UngrokConfig, saved)
-    for field, value in pre.items():
-        if getattr(base.pretrain, field) != value:
-            flag = next(k for k, f in PRETRAIN_FIELDS.items() if f == field)
-            raise InputError(
-                flag, f"differs from the run being resumed ({getattr(base.pretrain, field)!r} there)"
-            )
-    cfg = merge_resumed(UngrokConfig, saved, given, RESUMABLE_CHANGES)
-    return dataclasses.replace(cfg, pretrain=base.pretrain)
-
-
-def _run_dir(kind: str, out: Path | None, resume: bool) -> Path:
-    from grokcheck.runs import prepare_run_dir
-
-    return prepare_run_dir(kind, out, resume=resume)
 
 
 def _render_train(r: Any, title: str | None = None) -> None:
@@ -355,8 +224,6 @@ def _render_ungrok(r: Any) -> None:
 
 
 def _collapse_text(r: Any) -> str:
-    from grokcheck.cli.progress import percent
-
     f = r.final
     share = "-" if f.collapse_f32 is None else percent(f.collapse_f32)
     effect = (

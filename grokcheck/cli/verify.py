@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from grokcheck.cli.common import JsonOpt, console, emit_json, stop_on_sigint, warn_line
+from grokcheck.cli.progress import Reporter
 
 _MARK = {"pass": "[bold green]PASS[/]", "fail": "[bold red]FAIL[/]", "not_run": "[yellow]NOT RUN[/]"}
 _OVERALL = {
@@ -46,10 +47,9 @@ def verify(
     toolkit's own checks pass); 1 a self-check of the toolkit fails (something is broken) or
     the run failed; 4 some rows were not run; 2 bad usage; 130 interrupted.
     """
-    from grokcheck.cli.progress import SweepReporter
     from grokcheck.errors import InputError
     from grokcheck.experiments.checks import DEFAULT_FULL_DIR
-    from grokcheck.verify import EXIT_STATUS
+    from grokcheck.verify import EXIT_STATUS, run_verify
 
     if full and from_dir is not None:
         raise InputError(
@@ -57,25 +57,27 @@ def verify(
         )
     if out is not None and not full:
         raise InputError("out", "only applies with --full")
-    experiments = "run" if full else ("from" if from_dir is not None else None)
-    where = from_dir if from_dir is not None else out
+    rows = _Rows(full=full, from_dir=from_dir, table=not json_out)
     # Ctrl-C stops at once until the experiments train; then it lets them save first
-    with stop_on_sigint(armed=False) as stop:
-        reporter = SweepReporter("verify")  # plain lines on stderr, terminal or not
+    with stop_on_sigint(armed=False) as stop, Reporter("verify", every_s=30.0) as progress:
 
-        def progress(name: str, ev: Any) -> None:
+        def on_sweep(name: str, ev: Any) -> None:
             stop.armed = True
-            reporter(name, ev)
+            progress.sweep(name, ev)
 
-        kw: dict[str, Any] = {
-            "quick": not full,
-            "experiments": experiments,
-            "experiments_dir": where,
-            "progress": progress,
-            "warn": warn_line("verify"),
-            "stop": stop,
-        }
-        result = _run(kw, full=full, from_dir=from_dir, json_out=json_out)
+        result = run_verify(
+            quick=not full,
+            experiments="run" if full else ("from" if from_dir is not None else None),
+            experiments_dir=from_dir if from_dir is not None else out,
+            progress=on_sweep,
+            warn=warn_line("verify"),
+            stop=stop,
+            on_check=rows.add,
+        )
+    if json_out:
+        emit_json(result)
+    else:
+        rows.summary(result)
     if full and stop():
         sys.stderr.write(
             f"grokcheck: interrupted; the experiments' finished runs are kept in {out or DEFAULT_FULL_DIR}: "
@@ -100,47 +102,37 @@ def _write_report(root: Path, result: Any) -> None:
         sys.stderr.write(f"verify: warning: no report written: {' '.join(str(e).split())}\n")
 
 
-def _run(kw: dict[str, Any], *, full: bool, from_dir: Path | None, json_out: bool) -> Any:
-    from grokcheck.verify import run_verify
+class _Rows:
+    """The checks as they finish: a table row each on stdout (unless ``--json``), and with
+    ``--full``, which runs for many minutes, a line each on stderr too."""
 
-    out_c = console()
-    done: list[Any] = []
+    def __init__(self, *, full: bool, from_dir: Path | None, table: bool) -> None:
+        self.full, self.table, self.done = full, table, 0
+        self.out = console()
+        if table:
+            where = f", from {from_dir}" if from_dir else ""
+            self.out.print(f"grokcheck verify ({'full' if full else 'quick'}{where})")
 
-    def note(c: Any) -> None:
-        # --full runs for many minutes: each finished check is a line on stderr too
-        done.append(c)
-        if full:
-            sys.stderr.write(f"verify: check {len(done)} {c.status}: {c.name[:70]}\n")
+    def add(self, c: Any) -> None:
+        from rich.markup import escape
+
+        self.done += 1
+        if self.full:
+            sys.stderr.write(f"verify: check {self.done} {c.status}: {c.name[:70]}\n")
             sys.stderr.flush()
+        if self.table:
+            text = escape(f"{_source(c):<14} {c.name}: {c.figure}")
+            self.out.print(f"  {_MARK[c.status]}  {text}", soft_wrap=True)
 
-    if json_out:
-        result = run_verify(**kw, on_check=note)
-        emit_json(result)
-        return result
-    from rich.markup import escape
-
-    out_c.print(
-        f"grokcheck verify ({'full' if full else 'quick'}{', from ' + str(from_dir) if from_dir else ''})"
-    )
-    result = run_verify(
-        **kw,
-        on_check=lambda c: (
-            note(c),
-            out_c.print(
-                f"  {_MARK[c.status]}  " + escape(f"{_source(c):<14} {c.name}: {c.figure}"),
-                soft_wrap=True,
-            ),
-        ),
-    )
-    claims = [c for c in result.checks if c.kind == "claim"]
-    own = [c for c in result.checks if c.kind == "self"]
-    out_c.print(
-        f"claims of the paper: {sum(c.status == 'pass' for c in claims)}/{len(claims)} hold, "
-        f"{sum(c.status == 'not_run' for c in claims)} not run; "
-        f"self-checks: {sum(c.status == 'pass' for c in own)}/{len(own)} pass"
-    )
-    out_c.print(_OVERALL[result.status])
-    return result
+    def summary(self, result: Any) -> None:
+        claims = [c for c in result.checks if c.kind == "claim"]
+        own = [c for c in result.checks if c.kind == "self"]
+        self.out.print(
+            f"claims of the paper: {sum(c.status == 'pass' for c in claims)}/{len(claims)} hold, "
+            f"{sum(c.status == 'not_run' for c in claims)} not run; "
+            f"self-checks: {sum(c.status == 'pass' for c in own)}/{len(own)} pass"
+        )
+        self.out.print(_OVERALL[result.status])
 
 
 def _source(c: Any) -> str:

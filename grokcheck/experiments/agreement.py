@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
+from grokcheck.experiments.verdict import Table, ok, rows_of, verdict
+from grokcheck.verdicts import Check
 
 SOURCE = "Appendix B"
 CLAIM = "Appendix B's logit split and Nanda et al.'s progress measures name the same dominant circuit"
@@ -57,7 +58,7 @@ def agreement_table(table: Table) -> list[dict[str, Any]]:
                 "key": r.get("key"),
                 "experiment": r.get("experiment"),
                 "kind": r.get("kind"),
-                "train_size": r.get("reduced_size"),
+                "train_size": r.get("train_size"),
                 "seed": r.get("seed"),
                 **d.as_dict(),
             }
@@ -65,11 +66,11 @@ def agreement_table(table: Table) -> list[dict[str, Any]]:
     return out
 
 
-def measures_agree(table: Table) -> Verdict:
+def measures_agree(table: Table) -> Check:
     """The agreement row (module docstring)."""
     rows = agreement_table(table)
     if not rows:
-        return Verdict(
+        return verdict(
             "Circuit measures",
             "not_run",
             "needs converged addition runs with both circuit measures",
@@ -83,7 +84,7 @@ def measures_agree(table: Table) -> Verdict:
         f"{agree}/{n} converged runs agree, {len(conflicts)} conflict (C_gen vs C_mem); "
         f"Appendix B/progress labels: " + ", ".join(f"{k} x{v}" for k, v in sorted(pairs.items()))
     )
-    return Verdict(
+    return verdict(
         "Circuit measures",
         "fail" if conflicts else "pass",
         fig,

@@ -1,17 +1,20 @@
-"""Verify rows for P1-P4 and D_crit: from finished experiment folders, or by running the quick scale.
+"""The experiments' verify rows (P1-P4, D_crit, ...): from finished experiment folders, or by
+running the quick scale.
 
-Every row is a :class:`grokcheck.verify.Check` carrying its verdict's status, so a prediction
-whose runs are missing shows as not run, never as a pass.
+Like the theory, toy-model and transformer checks, :func:`checks` gives
+:class:`grokcheck.verdicts.Check` rows: each prediction's verdict, named by its label and its
+rule (:func:`titled`), so a prediction whose runs are missing shows as not run, never as a pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from grokcheck.errors import InputError
-from grokcheck.experiments.predictions import Verdict, all_verdicts
+from grokcheck.experiments.predictions import all_verdicts
 from grokcheck.experiments.spec import RunRecord
 from grokcheck.experiments.store import RESULTS, ExperimentStore
 from grokcheck.runs import DEFAULT_ROOT
@@ -24,15 +27,48 @@ DEFAULT_FULL_DIR = DEFAULT_ROOT / "verify-full"
 CACHE = "cache"
 
 
-def as_check(v: Verdict) -> Check:
-    return Check(
-        name=f"{v.name}: {v.claim}" if v.claim else v.name,
-        source=v.source,
-        figure=v.figure,
-        holds=v.holds,
-        detail=v.claim,
-        status=v.status,
-    )
+#: how :func:`checks` gets its rows: run the quick scale, or read finished folders
+MODES = ("run", "from")
+
+
+def checks(
+    quick: bool = True,
+    *,
+    mode: str,
+    root: str | Path | None,
+    runner: Any = None,
+    progress: Callable[[str, Any], None] | None = None,
+    on_experiment: Callable[[Any], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> list[Check]:
+    """The experiments' rows, as every pillar gives its ``checks``: ``mode="run"`` runs the
+    quick scale into ``root`` (:func:`run_quick`, resuming what is there; ``quick`` picks no
+    other scale), ``mode="from"`` reads the finished experiment folders under it. ``root`` is
+    checked by :func:`preflight` (call it before any other work), not again here."""
+    if mode == "run":
+        return run_quick(
+            root, runner=runner, progress=progress, on_experiment=on_experiment, stop=stop, warn=warn
+        )
+    if mode == "from":
+        return rows_from_records(pooled_records(root, warn))
+    raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def preflight(mode: str, root: str | Path | None) -> None:
+    """Check, before any work, that ``root`` serves ``mode`` (an :class:`InputError` if not)."""
+    if mode == "run":
+        plan_quick(root)
+    elif mode == "from":
+        check_from_dir(root)
+    else:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def titled(v: Check) -> Check:
+    """A prediction's verdict as a verify row: named by its label and its rule
+    (``"P1: <claim>"``), as the other pillars' rows are named by what they check."""
+    return replace(v, name=f"{v.name}: {v.claim}") if v.claim else v
 
 
 def folders(root: str | Path) -> list[Path]:
@@ -71,7 +107,7 @@ def pooled_records(root: str | Path, warn: Callable[[str], None] | None = None) 
 
 def rows_from_records(records: Sequence[RunRecord]) -> list[Check]:
     tasks = ["add"] + sorted({r.spec.task for r in records if r.spec.kind == "ungrok"} - {"add"})
-    return [as_check(v) for v in all_verdicts(records, tasks=tasks)]
+    return [titled(v) for v in all_verdicts(records, tasks=tasks)]
 
 
 def check_from_dir(root: str | Path | None) -> Path:

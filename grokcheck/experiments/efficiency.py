@@ -2,7 +2,9 @@
 of a results table.
 
 C_mem-only runs (random labels) and C_gen-only runs (scratch at large D, ``gen_only``) are
-bucketed geometrically by correct logit into :data:`N_BUCKETS` buckets; per circuit, ordinary
+bucketed geometrically by correct logit into :data:`N_BUCKETS` buckets spanning both circuits'
+logits (:func:`grokcheck.transformer.analysis.circuit_plots.logit_buckets`, the buckets Figure
+3 draws); per circuit, ordinary
 least squares of ``norm = a_bucket + slope * ln D`` (one offset per bucket, one pooled slope).
 C_mem passes if the slope's 95% interval lies above 0; C_gen if its interval includes 0 or
 ``|slope|`` < :data:`FLAT_TOL`. D_crit predicted: per bucket holding both circuits, the D where
@@ -19,9 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
+from grokcheck.experiments.verdict import Table, ok, rows_of, verdict
+from grokcheck.transformer.analysis.circuit_plots import (  # noqa: F401  (N_BUCKETS: P1's, re-exported)
+    N_BUCKETS,
+    logit_bucket_edges,
+    logit_buckets,
+)
+from grokcheck.verdicts import Check
 
-N_BUCKETS = 6
 FLAT_TOL = 0.5
 N_BOOT = 200
 
@@ -33,18 +40,6 @@ class SlopeFit:
     hi: float
     offsets: dict[int, float]  # bucket -> a_bucket
     n: int
-
-
-def bucket_edges(logits: Sequence[float], n: int = N_BUCKETS) -> np.ndarray:
-    """``n + 1`` geometric edges spanning the positive ``logits``."""
-    lg = np.asarray([x for x in logits if x > 0], dtype=float)
-    return np.geomspace(lg.min(), lg.max() * (1 + 1e-12), n + 1)
-
-
-def bucket_of(logit: float, edges: np.ndarray) -> int | None:
-    if not logit > 0 or logit < edges[0] or logit > edges[-1]:
-        return None
-    return int(min(np.searchsorted(edges, logit, side="right") - 1, len(edges) - 2))
 
 
 def fit_isologit(points: Sequence[tuple[int, float, float]]) -> SlopeFit | None:
@@ -110,21 +105,24 @@ def _circuits(rows: list[dict[str, Any]]) -> tuple[list[dict], list[dict], dict[
     return mem, gen, left
 
 
+def _buckets(runs: list[dict], edges: np.ndarray) -> list[int]:
+    return [int(b) for b in logit_buckets([r["correct_logit"] for r in runs], edges)]
+
+
 def _points(runs: list[dict], edges: np.ndarray) -> list[tuple[int, float, float]]:
-    out = []
-    for r in runs:
-        b = bucket_of(r["correct_logit"], edges)
-        if b is not None:
-            out.append((b, float(r["reduced_size"]), float(r["param_norm"])))
-    return out
+    return [
+        (b, float(r["train_size"]), float(r["param_norm"]))
+        for b, r in zip(_buckets(runs, edges), runs, strict=True)
+        if b >= 0
+    ]
 
 
-def p1_efficiency(table: Table) -> Verdict:
+def p1_efficiency(table: Table) -> Check:
     """P1: C_mem's isologit norm rises with D, C_gen's is flat (Figure 3)."""
     mem, gen, left = _circuits(rows_of(table))
     src, claim = "Figure 3, Section 5.1", "C_mem's norm at fixed logit rises with D; C_gen's is flat"
     if len(mem) < 3 or len(gen) < 3:
-        return Verdict(
+        return verdict(
             "P1",
             "not_run",
             f"{len(mem)} C_mem and {len(gen)} C_gen usable runs (need 3 each)",
@@ -132,7 +130,7 @@ def p1_efficiency(table: Table) -> Verdict:
             claim,
             dict(left),
         )
-    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
+    edges = logit_bucket_edges([r["correct_logit"] for r in mem + gen])
     fm, fg = fit_isologit(_points(mem, edges)), fit_isologit(_points(gen, edges))
     details: dict[str, Any] = {
         **left,
@@ -142,7 +140,7 @@ def p1_efficiency(table: Table) -> Verdict:
     }
     if fm is None or fg is None:
         which = " and ".join(n for n, f in (("C_mem", fm), ("C_gen", fg)) if f is None)
-        return Verdict(
+        return verdict(
             "P1",
             "not_run",
             f"{which}: slope not identified (need 2 sizes in a logit bucket)",
@@ -162,7 +160,7 @@ def p1_efficiency(table: Table) -> Verdict:
         f"d norm/d ln D: C_mem {fm.slope:.3g} [{fm.lo:.3g}, {fm.hi:.3g}], "
         f"C_gen {fg.slope:.3g} [{fg.lo:.3g}, {fg.hi:.3g}]"
     )
-    return Verdict("P1", "pass" if mem_rises and gen_flat else "fail", fig, src, claim, details)
+    return verdict("P1", "pass" if mem_rises and gen_flat else "fail", fig, src, claim, details)
 
 
 def _crossing(mem: list[dict], gen: list[dict], edges: np.ndarray) -> float | None:
@@ -170,8 +168,9 @@ def _crossing(mem: list[dict], gen: list[dict], edges: np.ndarray) -> float | No
     if fm is None or not fm.slope > 0:
         return None
     logs = []
+    gen_buckets = _buckets(gen, edges)
     for b, a in fm.offsets.items():
-        gn = [r["param_norm"] for r in gen if bucket_of(r["correct_logit"], edges) == b]
+        gn = [r["param_norm"] for r, g in zip(gen, gen_buckets, strict=True) if g == b]
         if gn:
             logs.append((float(np.mean(gn)) - a) / fm.slope)
     return math.exp(float(np.mean(logs))) if logs else None
@@ -184,7 +183,7 @@ def dcrit_predicted(
     mem, gen, _ = _circuits(rows_of(table))
     if len(mem) < 3 or not gen:
         return None, math.nan, math.nan
-    edges = bucket_edges([r["correct_logit"] for r in mem + gen])
+    edges = logit_bucket_edges([r["correct_logit"] for r in mem + gen])
     est = _crossing(mem, gen, edges)
     if est is None:
         return None, math.nan, math.nan

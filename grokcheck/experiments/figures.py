@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from grokcheck.experiments.efficiency import bucket_edges, bucket_of
 from grokcheck.experiments.spec import RunRecord
 from grokcheck.records import save_figure
 
@@ -180,36 +179,24 @@ def figure_10(
 
 
 def figure_3(records: Sequence[RunRecord]) -> Any:
-    """Correct logit and parameter norm vs D per circuit, and the isologit curves (6 buckets)."""
-    plt = _plt()
+    """Figure 3 from the C_mem-only (random labels) and C_gen-only runs: correct logit against
+    parameter norm coloured by D, and the isologit curves
+    (:func:`grokcheck.transformer.analysis.circuit_plots.efficiency_figure`)."""
+    from grokcheck.transformer.analysis.circuit_plots import efficiency_figure
+
     mem = [r for r in records if r.spec.kind == "random_labels" and r.correct_logit is not None]
     gen = [r for r in records if r.spec.kind == "scratch" and r.correct_logit is not None and r.gen_only]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    logits = [r.correct_logit for r in mem + gen if r.correct_logit and r.correct_logit > 0]
-    edges = bucket_edges(logits) if logits else None
-    cmap = plt.get_cmap("viridis")
-    for row, (name, recs) in enumerate((("C_mem", mem), ("C_gen", gen))):
-        d = [r.spec.train_size for r in recs]
-        axes[row, 0].scatter(d, [r.correct_logit for r in recs], s=8)
-        axes[row, 0].set_ylabel(f"{name}: correct logit")
-        axes[row, 1].scatter(d, [r.param_norm for r in recs], s=8)
-        axes[row, 1].set_ylabel(f"{name}: parameter norm")
-        ax = axes[row, 2]
-        if edges is not None:
-            for b in range(len(edges) - 1):
-                sub = [r for r in recs if bucket_of(r.correct_logit, edges) == b]
-                ds = sorted({r.spec.train_size for r in sub})
-                ys = [np.mean([r.param_norm for r in sub if r.spec.train_size == x]) for x in ds]
-                ax.plot(
-                    ds, ys, "o-", ms=3, color=cmap(b / 5), label=f"logit {edges[b]:.0f}-{edges[b + 1]:.0f}"
-                )
-            ax.legend(fontsize=6)
-        ax.set_ylabel(f"{name}: isologit norm")
-        for a in axes[row]:
-            a.set_xlabel("D")
-    fig.suptitle("Figure 3: efficiency of C_mem and C_gen vs dataset size")
-    fig.tight_layout()
-    return fig
+    return efficiency_figure(
+        {
+            name: (
+                [r.spec.train_size for r in recs],
+                [r.correct_logit for r in recs],
+                [r.param_norm for r in recs],
+            )
+            for name, recs in (("C_mem", mem), ("C_gen", gen))
+        },
+        title="Figure 3: efficiency of C_mem and C_gen against dataset size",
+    )
 
 
 def figure_hysteresis(records: Sequence[RunRecord]) -> Any:

@@ -31,7 +31,8 @@ import numpy as np
 
 from grokcheck.experiments.convcheck import ACC_TOL, NORM_RTOL
 from grokcheck.experiments.semigrok import MID_HI, MID_LO, fits
-from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
+from grokcheck.experiments.verdict import Table, ok, rows_of, verdict
+from grokcheck.verdicts import Check
 
 #: two runs in one state end within twice the convergence check's 0.05 of each other
 SAME_TOL = 2 * ACC_TOL
@@ -89,7 +90,7 @@ def pairs(table: Table) -> list[Pair]:
     rows = [r for r in rows_of(table) if r.get("experiment") == "hysteresis"]
     by: dict[tuple, dict[str, dict]] = {}
     for r in rows:
-        by.setdefault((int(r["reduced_size"]), r["seed"], r["weight_decay"]), {})[r["kind"]] = r
+        by.setdefault((int(r["train_size"]), r["seed"], r["weight_decay"]), {})[r["kind"]] = r
     out = []
     for (d, seed, wd), runs in sorted(by.items()):
         g, s = runs.get("ungrok"), runs.get("scratch")
@@ -104,7 +105,7 @@ def pairs(table: Table) -> list[Pair]:
     return out
 
 
-def hysteresis_verdict(table: Table) -> Verdict:
+def hysteresis_verdict(table: Table) -> Check:
     """Which case of Theorem D.4 the runs near D_crit support, against the case kappa selects.
 
     Outcome: "two states" if a settled pair ends apart (case 1's hysteresis); "one state" if
@@ -157,12 +158,12 @@ def hysteresis_verdict(table: Table) -> Verdict:
         f"grokked/scratch test acc {gaps}"
     )
     if not ps:
-        return Verdict("Hysteresis", "not_run", "no hysteresis runs", src, claim, details)
+        return verdict("Hysteresis", "not_run", "no hysteresis runs", src, claim, details)
     if case is None or kappa is None or not math.isfinite(kappa):
         if not settled:
             fig += "; no pair settled within the budget: slow dynamics and two basins cannot be told apart"
-        return Verdict("Hysteresis", "not_run", fig, src, claim, details)
+        return verdict("Hysteresis", "not_run", fig, src, claim, details)
     expected = 1 if kappa >= Q else 2
-    return Verdict(
+    return verdict(
         "Hysteresis", "pass" if case == expected else "fail", fig, src, claim, {**details, "case": case}
     )

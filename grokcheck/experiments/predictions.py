@@ -1,11 +1,11 @@
 """The paper's predictions P1-P4 and D_crit as pure functions of a results table.
 
 A table is a sequence of rows (dicts as :meth:`RunRecord.row` makes them, or the records
-themselves). Every function returns a frozen :class:`Verdict` whose ``status`` is ``"pass"``,
-``"fail"`` or ``"not_run"`` (the table lacks the runs the claim needs, or they cannot decide
-it). Each rule quotes the sentence it tests; the thresholds are constants of the rule's module,
-each with where it comes from (docs/predictions.md has the same table). This module gathers
-the rules and re-exports their names:
+themselves). Every function returns a verdict, a :class:`grokcheck.verdicts.Check` whose
+``status`` is ``"pass"``, ``"fail"`` or ``"not_run"`` (the table lacks the runs the claim
+needs, or they cannot decide it). Each rule quotes the sentence it tests; the thresholds are
+constants of the rule's module, each with where it comes from (docs/predictions.md has the
+same table). This module gathers the rules and re-exports their names:
 
 - P1 (Section 5.1, Figure 3) and D_crit predicted: :mod:`grokcheck.experiments.efficiency`
   (its names are re-exported here).
@@ -39,8 +39,6 @@ from grokcheck.experiments.efficiency import (  # noqa: F401  (P1's names, re-ex
     N_BOOT,
     N_BUCKETS,
     SlopeFit,
-    bucket_edges,
-    bucket_of,
     dcrit_predicted,
     fit_isologit,
     p1_efficiency,
@@ -74,12 +72,13 @@ from grokcheck.experiments.ungrokking import (  # noqa: F401  (P2, P3 and D_crit
     transition,
     transitions,
 )
-from grokcheck.experiments.verdict import Row, Table, Verdict, ok, rows_of, select  # noqa: F401
+from grokcheck.experiments.verdict import Row, Table, ok, rows_of, select, verdict  # noqa: F401
+from grokcheck.verdicts import Check
 
 PREDICT_FACTOR = 2.0
 
 
-def efficiency_predicts_ungrokking(table: Table) -> Verdict:
+def efficiency_predicts_ungrokking(table: Table) -> Check:
     """D_crit observed by ungrokking (per seed, geometric mean over weight decays) vs predicted
     by efficiency (P1), at the same p."""
     rows = rows_of(table)
@@ -101,7 +100,7 @@ def efficiency_predicts_ungrokking(table: Table) -> Verdict:
             f"p={p}: observed {seen:.0f} ({len(crits)} seed x wd crossings), predicted {pred:.0f} "
             f"[{lo:.0f}, {hi:.0f}], ratio {ratio:.2f}"
         )
-        return Verdict(
+        return verdict(
             "D_crit",
             "pass" if holds else "fail",
             fig,
@@ -116,12 +115,12 @@ def efficiency_predicts_ungrokking(table: Table) -> Verdict:
                 "per_seed": [c.as_dict() for c in crits],
             },
         )
-    return Verdict(
+    return verdict(
         "D_crit", "not_run", "needs ungrokking and efficiency runs at one p, each with a D_crit", src, claim
     )
 
 
-def _verdicts(table: Table, tasks: Sequence[str]) -> list[Verdict]:
+def _verdicts(table: Table, tasks: Sequence[str]) -> list[Check]:
     from grokcheck.experiments.agreement import measures_agree
     from grokcheck.experiments.hysteresis import hysteresis_verdict
 
@@ -144,7 +143,7 @@ AT_CAP = "at the step cap, not converged: "
 
 def all_verdicts(
     table: Table, tasks: Sequence[str] = ("add",), *, fallback_to_cap: bool = True
-) -> list[Verdict]:
+) -> list[Check]:
     """Every verdict the table can speak to: P1, P2 and P3 per task, D_crit, P4.
 
     Each verdict is first judged on converged runs only (the paper measures "at convergence").

@@ -11,7 +11,11 @@ or damaged after they were written, and every verdict counts what it reads, so
 - every field has its type and its range: integers are integers (not booleans), accuracies
   lie in [0, 1], losses are non-negative (or ``null``: not finite), the step count lies in
   [0, max_steps], ``stopped`` is a stop reason and agrees with ``converged``, each curve point
-  has its fields and the curve's steps rise.
+  has its fields and the curve's steps rise;
+- it has no field this grokcheck does not know (a file from another version).
+
+The checked values are then built into the run's dataclasses by the same JSON round trip as
+every saved config (:func:`grokcheck.configs.from_jsonable`).
 
 Otherwise it raises :class:`BadResult` with one line saying what is wrong; the store then
 treats the run as not finished, so a rerun trains it again, and ``verify --from`` reports the
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from grokcheck.experiments.spec import KINDS, CurvePoint, RunRecord, RunSpec
+from grokcheck.configs import from_jsonable
+from grokcheck.errors import RunError
+from grokcheck.experiments.spec import KINDS, RunRecord, RunSpec
+from grokcheck.transformer.training.metrics import CIRCUIT_FIELDS, PRECISION_FIELDS, PROGRESS_FIELDS
 
 #: why a finished run stopped (an interrupted run never gets a result file)
 STOP_REASONS = ("converged", "max_steps", "diverged")
@@ -66,11 +72,7 @@ def load_result(path: str | Path) -> RunRecord:
 
 
 def parse_spec(d: dict[str, Any]) -> RunSpec:
-    names = [f.name for f in fields(RunSpec)]
-    unknown = sorted(set(d) - set(names))
-    if unknown:
-        raise BadResult(f"spec has unknown fields {', '.join(unknown)}")
-    kw = {k: d[k] for k in names if k in d}
+    kw = dict(d)
     for k in ("experiment", "task"):
         _need(k in kw and isinstance(kw[k], str) and kw[k] != "", f"spec.{k} must be a name")
     _need(kw.get("kind") in KINDS, f"spec.kind must be one of {', '.join(KINDS)}")
@@ -85,13 +87,12 @@ def parse_spec(d: dict[str, Any]) -> RunSpec:
     for k in ("lr", "eps"):
         if k in kw:
             _number(kw[k], f"spec.{k}", low=0.0, open_low=True)
-    return RunSpec(**kw)
+    return _built(RunSpec, kw, "spec")
 
 
 def parse_record(d: dict[str, Any]) -> RunRecord:
     spec = parse_spec(d.get("spec") if isinstance(d.get("spec"), dict) else {})
-    names = {f.name for f in fields(RunRecord)}
-    kw: dict[str, Any] = {k: v for k, v in d.items() if k in names}
+    kw: dict[str, Any] = dict(d)
     kw["spec"] = spec
     _int(kw.get("steps"), "steps", 0, spec.max_steps)
     _need(isinstance(kw.get("converged"), bool), "converged must be true or false")
@@ -106,41 +107,58 @@ def parse_record(d: dict[str, Any]) -> RunRecord:
         _number(kw.get(k), k, optional=True)
     for k in ("restricted_loss", "restricted_loss_test", "excluded_loss", "excluded_loss_test"):
         _number(kw.get(k), k, low=0.0, optional=True)
-    keys = kw.get("key_frequencies")
-    if keys is not None:
-        _need(isinstance(keys, list), "key_frequencies must be a list of integers or null")
-        kw["key_frequencies"] = tuple(_int(k, "key_frequencies[]", 1, spec.p) for k in keys)
+    _keys(kw.get("key_frequencies"), "key_frequencies", spec.p)
     _number(kw.get("trig_fraction"), "trig_fraction", low=0.0, high=1.0, optional=True)
     _need(
         kw.get("gen_only") is None or isinstance(kw["gen_only"], bool), "gen_only must be true, false or null"
     )
     _number(kw.get("wall_s", 0.0), "wall_s", low=0.0)
-    kw["curve"] = _curve(kw.get("curve", []), kw["steps"])
-    return RunRecord(**kw)
+    kw["curve"] = _curve(kw.get("curve", []), kw["steps"], spec.p)
+    return _built(RunRecord, kw, "record")
 
 
-def _curve(points: Any, steps: int) -> tuple[CurvePoint, ...]:
+def _curve(points: Any, steps: int, p: int) -> list[dict[str, Any]]:
+    """The checked curve points (a point is a training
+    :class:`~grokcheck.transformer.training.metrics.Row`: its curve fields, and any other
+    field where a point has it; a field of no row is refused when the points are built)."""
     _need(isinstance(points, list), "curve must be a list")
-    names = [f.name for f in fields(CurvePoint)]
-    out: list[CurvePoint] = []
+    out: list[dict[str, Any]] = []
     for i, c in enumerate(points):
         where = f"curve[{i}]"
-        _need(isinstance(c, dict) and set(c) <= set(names), f"{where} must have the curve's fields")
-        last = out[-1].step if out else -1
+        _need(isinstance(c, dict), f"{where} must be an object with the curve's fields")
+        last = out[-1]["step"] if out else -1
         _int(c.get("step"), f"{where}.step", last + 1, steps)
         for k in ("train_acc", "test_acc"):
             _number(c.get(k), f"{where}.{k}", low=0.0, high=1.0)
-        for k in ("train_loss", "test_loss"):
-            _number(c.get(k), f"{where}.{k}", low=0.0, optional=True)
         _number(c.get("param_norm"), f"{where}.param_norm", low=0.0)
-        for k in ("o_t", "o_m"):
+        point = dict(c)
+        for k in ("train_loss", "test_loss"):
+            point[k] = _nan_if_none(_number(c.get(k), f"{where}.{k}", low=0.0, optional=True))
+        for k in CIRCUIT_FIELDS + PRECISION_FIELDS:
             _number(c.get(k), f"{where}.{k}", optional=True)
-        out.append(
-            CurvePoint(
-                **{k: (c.get(k) if k in ("o_t", "o_m") else _nan_if_none(c.get(k))) for k in names if k in c}
-            )
-        )
-    return tuple(out)
+        for k in [f for f in PROGRESS_FIELDS if f != "key_frequencies"] + ["wall_s"]:
+            _number(c.get(k), f"{where}.{k}", low=0.0, optional=True)
+        _keys(c.get("key_frequencies"), f"{where}.key_frequencies", p)
+        out.append(point)
+    return out
+
+
+T = TypeVar("T")
+
+
+def _built(cls: type[T], checked: dict[str, Any], what: str) -> T:
+    """``cls`` from its checked JSON fields; a field this grokcheck does not know is a BadResult."""
+    try:
+        return from_jsonable(cls, checked, what=what)
+    except RunError as e:
+        raise BadResult(str(e)) from None
+
+
+def _keys(v: Any, name: str, p: int) -> None:
+    if v is not None:
+        _need(isinstance(v, list), f"{name} must be a list of integers or null")
+        for k in v:
+            _int(k, f"{name}[]", 1, p)
 
 
 def _need(ok: bool, problem: str) -> None:

@@ -16,13 +16,12 @@ from typing import Any
 from grokcheck.errors import FolderError, InputError
 from grokcheck.experiments import bisect, grid
 from grokcheck.experiments.executors import CHECKPOINTS, EXECUTORS, Progress, Runner, default_runner, execute
-from grokcheck.experiments.predictions import Verdict, all_verdicts
+from grokcheck.experiments.predictions import all_verdicts
 from grokcheck.experiments.spec import RunRecord, RunSpec
 from grokcheck.experiments.store import RESULTS, ExperimentStore
 from grokcheck.runs import DEFAULT_ROOT, preflight_writable
-
-#: where an experiment can train (``auto``: CUDA when available, else the CPU)
-DEVICES = ("auto", "cpu", "cuda")
+from grokcheck.transformer.model.choices import DEVICES
+from grokcheck.verdicts import Check
 
 
 @dataclass(frozen=True)
@@ -59,16 +58,46 @@ class ExperimentConfig:
         )
 
 
+#: the fields of each run in :meth:`ExperimentResult.to_json` (a subset of ``RunRecord.row()``)
+RUN_FIELDS = (
+    "key", "experiment", "kind", "task", "p", "train_size", "weight_decay", "seed", "steps",
+    "converged", "stopped", "train_acc", "test_acc", "train_loss", "test_loss", "param_norm",
+    "correct_logit", "o_t", "o_m", "trig_fraction", "gen_only",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ExperimentResult:
+    """What :func:`run_experiment` leaves: the runs with a result, the verdicts, the figures.
+
+    ``interrupted``: ``stop()`` fired before every run had a result (a rerun resumes).
+    """
+
     config: ExperimentConfig
     out: Path
     records: tuple[RunRecord, ...]
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[Check, ...]
     n_total: int
     n_skipped: int  # finished before this call
     figures: tuple[Path, ...]
     complete: bool  # every run of the grid has a result
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``grokcheck experiment --json`` prints it: counts, each run's
+        :data:`RUN_FIELDS`, the verdicts and the figures."""
+        return {
+            "experiment": self.config.name,
+            "scale": self.config.scale,
+            "out": self.out,
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+            "n_runs": self.n_total,
+            "n_skipped": self.n_skipped,
+            "runs": [{k: r.row()[k] for k in RUN_FIELDS} for r in self.records],
+            "verdicts": [dataclasses.asdict(v) for v in self.verdicts],
+            "figures": list(self.figures),
+        }
 
 
 @dataclass(frozen=True)
@@ -159,7 +188,8 @@ def run_experiment(
     """Run every unfinished run of ``cfg``'s grid, then write the table, verdicts and figures.
 
     ``progress`` gets the executor's events (:class:`~grokcheck.experiments.executors.ProgressEvent`),
-    with ``skipped`` set to the runs finished before this call. ``warn`` gets one line per
+    with ``skipped`` set to the runs finished before this call. When ``stop()`` fires, the
+    chunks in flight save what finished and the result says ``interrupted``. ``warn`` gets one line per
     result file in the folder that fails its checks (never counted; its run is trained again).
     """
     specs = plan(cfg)
@@ -176,7 +206,9 @@ def run_experiment(
     factor = grid.bisect_factor(cfg.name, cfg.scale, cfg.grid)
     extra, extra_skipped = _bisect(cfg, factor, specs, store, runner, progress, stop) if factor else ((), 0)
     # skipped: finished before this call (the bisection's earlier rounds count as finished too)
-    return finish(cfg, specs + extra, store, n_skipped=len(specs) - len(todo) + extra_skipped)
+    result = finish(cfg, specs + extra, store, n_skipped=len(specs) - len(todo) + extra_skipped)
+    stopped = stop is not None and stop() and not result.complete
+    return dataclasses.replace(result, interrupted=stopped) if stopped else result
 
 
 def _execute(cfg, chunks, store, runner, progress, stop) -> None:
@@ -242,7 +274,7 @@ def finish(
 def _summary(
     cfg: ExperimentConfig,
     records: tuple[RunRecord, ...],
-    verdicts: tuple[Verdict, ...],
+    verdicts: tuple[Check, ...],
     n_total: int,
     complete: bool,
 ) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
+from grokcheck.experiments.spec import RunRecord, RunSpec, curve_point
 from grokcheck.transformer.training.batch import MemberResult, train_ensemble
 from grokcheck.transformer.training.convergence import ConvergenceConfig
 from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member
@@ -300,8 +300,5 @@ def _record(s: RunSpec, m: MemberResult, c, pm, kappa: float | None, wall_s: flo
         o_m_prev=prev.o_m,
         kappa=kappa,
         wall_s=round(wall_s, 3),
-        curve=tuple(
-            CurvePoint(r.step, r.train_acc, r.test_acc, r.train_loss, r.test_loss, r.param_norm, r.o_t, r.o_m)
-            for r in m.rows
-        ),
+        curve=tuple(curve_point(r) for r in m.rows),
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 from grokcheck.experiments.ungrokking import FIG7_STEP, dcrit_per_seed
-from grokcheck.experiments.verdict import Row, Table, Verdict, ok, rows_of
+from grokcheck.experiments.verdict import Row, Table, ok, rows_of, verdict
+from grokcheck.verdicts import Check
 
 #: "middling" test accuracy (P4): strictly between LOW's neighbourhood and HIGH; Figure 1c's
 #: 0.83, Figure 6's ~0.55 and Appendix A.2's ~0.7 all lie inside (0.3, 0.9).
@@ -31,7 +32,7 @@ def middling(r: Row) -> bool:
     return fits(r) and ok(r.get("test_acc")) and MID_LO < r["test_acc"] < MID_HI
 
 
-def p4_semigrokking(table: Table) -> Verdict:
+def p4_semigrokking(table: Table) -> Check:
     """P4 from scratch (Figure 5): "Out of 200 runs, at least 6 show clear semi-grokking".
 
     PASS with one converged run (train acc 1) at test acc in (MID_LO, MID_HI). With none, FAIL
@@ -52,14 +53,14 @@ def p4_semigrokking(table: Table) -> Verdict:
     claim = f"from scratch, converged runs with train acc 1 end at test acc in ({MID_LO}, {MID_HI})"
     fig = f"{n_mid}/{len(semi)} runs middling ({n_fit} converged with train acc 1)"
     if n_mid:
-        return Verdict("P4 (scratch)", "pass", fig, src, claim, details)
+        return verdict("P4 (scratch)", "pass", fig, src, claim, details)
     if n_fit and p_zero < SIGNIFICANCE:
-        return Verdict("P4 (scratch)", "fail", fig, src, claim, details)
+        return verdict("P4 (scratch)", "fail", fig, src, claim, details)
     why = f"; at the paper's rate (6/200) none in {n_fit} has probability {p_zero:.2f}: inconclusive"
-    return Verdict("P4 (scratch)", "not_run", fig + why, src, claim, details)
+    return verdict("P4 (scratch)", "not_run", fig + why, src, claim, details)
 
 
-def p4_ungrok_middling(table: Table) -> Verdict:
+def p4_ungrok_middling(table: Table) -> Check:
     """P4 by ungrokking (Figure 7, Appendix A.2): "ungrokking to middling test accuracy", "test
     accuracy of ~0.7 with a dataset size of around 800-1000".
 
@@ -79,7 +80,7 @@ def p4_ungrok_middling(table: Table) -> Verdict:
         for r in rows
         if fits(r)
         and (d := crit.get((r["weight_decay"], r["seed"]))) is not None
-        and abs(math.log(r["reduced_size"] / d)) <= math.log(FIG7_STEP)
+        and abs(math.log(r["train_size"] / d)) <= math.log(FIG7_STEP)
     ]
     details = {"n_runs": len(rows), "n_middling": n_mid, "n_near_dcrit": len(near)}
     src = "Figure 7, Appendix A.2"
@@ -89,7 +90,7 @@ def p4_ungrok_middling(table: Table) -> Verdict:
         f"({len(near)} converged within x{FIG7_STEP:.3f} of their seed's D_crit)"
     )
     if n_mid:
-        return Verdict("P4 (ungrok)", "pass", fig, src, claim, details)
+        return verdict("P4 (ungrok)", "pass", fig, src, claim, details)
     if len(near) >= 3:
-        return Verdict("P4 (ungrok)", "fail", fig, src, claim, details)
-    return Verdict("P4 (ungrok)", "not_run", fig, src, claim, details)
+        return verdict("P4 (ungrok)", "fail", fig, src, claim, details)
+    return verdict("P4 (ungrok)", "not_run", fig, src, claim, details)

@@ -19,11 +19,11 @@ Kinds of run:
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from grokcheck.configs import config_key
 from grokcheck.transformer.training.convergence import PRETRAIN_MAX_STEPS, WINDOW
+from grokcheck.transformer.training.metrics import Row
 
 KINDS = ("ungrok", "scratch", "random_labels")
 
@@ -66,30 +66,23 @@ class RunSpec:
     convergence_window: int = WINDOW
 
     def key(self) -> str:
-        """16 hex digits of sha256 over every field (sorted JSON): the run's file name.
+        """16 hex digits of sha256 over every field (sorted JSON): the run's file name
+        (:func:`grokcheck.configs.config_key`).
 
         Float fields are keyed as floats, so equal specs have one key (``weight_decay=1`` and
         ``1.0``, or ``-0.0`` and ``0.0``, are one run and one file).
         """
-        fields = asdict(self)
-        for name in ("weight_decay", "lr", "eps"):
-            fields[name] = float(fields[name]) + 0.0  # + 0.0 turns -0.0 into 0.0
-        text = json.dumps(fields, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return config_key(self)
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    """One evaluation of a run (Figures 5 and 7 plot these against steps)."""
+#: what a run's curve keeps of each evaluation row (Figures 5-7 plot them against steps; o_t
+#: and o_m, Appendix B's circuit strengths on the train set, where the run records circuits)
+CURVE_FIELDS = ("step", "train_acc", "test_acc", "train_loss", "test_loss", "param_norm", "o_t", "o_m")
 
-    step: int
-    train_acc: float
-    test_acc: float
-    train_loss: float
-    test_loss: float
-    param_norm: float
-    o_t: float | None = None  # Appendix B's circuit strengths on the train set, where recorded
-    o_m: float | None = None
+
+def curve_point(row: Row) -> Row:
+    """``row`` with only :data:`CURVE_FIELDS` kept (every other field at its default)."""
+    return Row(**{k: getattr(row, k) for k in CURVE_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -137,10 +130,10 @@ class RunRecord:
     o_m_prev: float | None = None
     kappa: float | None = None
     wall_s: float = 0.0
-    curve: tuple[CurvePoint, ...] = ()
+    curve: tuple[Row, ...] = ()  # evaluation rows, each keeping CURVE_FIELDS (curve_point)
 
     def row(self) -> dict[str, object]:
-        """A flat row of the results table (``reduced_size`` is the spec's ``train_size``)."""
+        """A flat row of the results table: the spec's fields, then what the run reached."""
         s = self.spec
         return {
             "key": s.key(),
@@ -148,7 +141,7 @@ class RunRecord:
             "kind": s.kind,
             "task": s.task,
             "p": s.p,
-            "reduced_size": s.train_size,
+            "train_size": s.train_size,
             "weight_decay": s.weight_decay,
             "seed": s.seed,
             "max_steps": s.max_steps,

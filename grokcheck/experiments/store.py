@@ -21,13 +21,15 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from grokcheck.errors import RunError
 from grokcheck.experiments.resultfile import BadResult, load_result, parse_record
-from grokcheck.experiments.spec import RunRecord, RunSpec
+from grokcheck.experiments.spec import CURVE_FIELDS, RunRecord, RunSpec
 from grokcheck.records import atomic_write_json, atomic_write_text, to_jsonable
+from grokcheck.transformer.training.metrics import Row
 
 RESULTS = "results"
 TABLE = "results.csv"
@@ -56,7 +58,8 @@ class ExperimentStore:
     def write(self, record: RunRecord) -> Path:
         """Write ``record``'s result file atomically; returns its path."""
         path = self.path(record.spec)
-        atomic_write_json(path, {"key": record.spec.key(), "spec": record.spec, "record": record})
+        written = {**to_jsonable(record), "curve": [_point(c) for c in record.curve]}
+        atomic_write_json(path, {"key": record.spec.key(), "spec": record.spec, "record": written})
         return path
 
     def read(self, spec: RunSpec) -> RunRecord | None:
@@ -128,6 +131,15 @@ class ExperimentStore:
         path = self.root / SUMMARY
         atomic_write_json(path, summary)
         return path
+
+
+def _point(row: Row) -> dict[str, Any]:
+    """A curve point as written: its curve fields, and another field only where it was recorded."""
+    return {
+        f.name: getattr(row, f.name)
+        for f in fields(Row)
+        if f.name in CURVE_FIELDS or getattr(row, f.name) != f.default
+    }
 
 
 def table_csv(records: Sequence[RunRecord]) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokcheck.experiments.convcheck import ACC_TOL
-from grokcheck.experiments.verdict import Table, Verdict, ok, rows_of
+from grokcheck.experiments.verdict import Table, ok, rows_of, verdict
+from grokcheck.verdicts import Check
 
 #: "very strong" and "near-random" test accuracy (Section 4.2's words for the two sides of P2).
 #: The paper gives no numbers; Figure 4's curves run from ~1 down to below 0.1 and Figure 7's
@@ -108,7 +109,7 @@ def transitions(table: Table, task: str = "add") -> tuple[list[Transition], int]
     for (wd,), rs in _by(used, "weight_decay").items():
         seeds = {r["seed"] for r in rs}
         by_d: dict[int, list[float]] = {}
-        for (d,), at in _by(rs, "reduced_size").items():
+        for (d,), at in _by(rs, "train_size").items():
             if {r["seed"] for r in at} == seeds:
                 by_d[int(d)] = [float(r["test_acc"]) for r in at]
         ds = sorted(by_d)
@@ -124,7 +125,7 @@ def _src(task: str) -> str:
     return "Figure 4, Section 5.2" if task == "add" else "Figure 8"
 
 
-def p2_ungrokking(table: Table, task: str = "add") -> Verdict:
+def p2_ungrokking(table: Table, task: str = "add") -> Check:
     """P2: "a sharp transition from very strong to near-random test accuracy (around D_crit)".
 
     Per weight decay with 3+ sizes: PASS when the mean test accuracy is >= HIGH at and above
@@ -137,7 +138,7 @@ def p2_ungrokking(table: Table, task: str = "add") -> Verdict:
         f"test acc falls from >= {HIGH} to <= {LOW} within a factor {SHARP_FACTOR:g} in D' (Figure 7's span)"
     )
     if not trs:
-        return Verdict(
+        return verdict(
             "P2" + _tag(task),
             "not_run",
             "no weight decay with 3 converged D' sizes",
@@ -169,7 +170,7 @@ def p2_ungrokking(table: Table, task: str = "add") -> Verdict:
         ],
     }
     status = "pass" if all(t.sharp for t in trs) else "fail"
-    return Verdict("P2" + _tag(task), status, "; ".join(map(part, trs)), _src(task), claim, details)
+    return verdict("P2" + _tag(task), status, "; ".join(map(part, trs)), _src(task), claim, details)
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def dcrit_per_seed(table: Table, task: str = "add") -> list[SeedCrit]:
     used, _ = _ungrok_rows(table, task)
     out = []
     for (wd, seed), rs in _by(used, "weight_decay", "seed").items():
-        by_d = {int(r["reduced_size"]): float(r["test_acc"]) for r in rs}
+        by_d = {int(r["train_size"]): float(r["test_acc"]) for r in rs}
         ds = sorted(by_d)
         cr = crossing(ds, [by_d[d] for d in ds])
         if cr is not None:
@@ -238,7 +239,7 @@ def _crit_text(c: SeedCrit) -> str:
     return f"seed {c.seed}: {c.d_crit:.0f} [{c.lo}, {c.hi}]"
 
 
-def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
+def p3_weight_decay(table: Table, task: str = "add") -> Check:
     """P3 in its D_crit form: "since D_crit does not depend on weight decay" (Section 4.2).
 
     D_crit per weight decay (geometric mean over seeds) agrees within :data:`WD_FACTOR`.
@@ -247,7 +248,7 @@ def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
     claim = f"D_crit per weight decay agrees within a factor {WD_FACTOR}"
     name = "P3 (D_crit)" + _tag(task)
     if len(obs) < 2:
-        return Verdict(name, "not_run", f"{len(obs)} weight decay(s) with data (need 2)", _src(task), claim)
+        return verdict(name, "not_run", f"{len(obs)} weight decay(s) with data (need 2)", _src(task), claim)
     per_seed = dcrit_per_seed(table, task)
     fig = ", ".join(f"wd {w:g}: " + ("no crossing" if d is None else f"{d:.0f}") for w, d in obs.items())
     fig += " (per seed: " + "; ".join(f"wd {c.weight_decay:g} " + _crit_text(c) for c in per_seed) + ")"
@@ -260,10 +261,10 @@ def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
         _, left = _ungrok_rows(table, task)
         if left:  # the crossing may lie among runs that did not converge: untested, not refuted
             why = f" (a seed without a 0.5 crossing among converged runs; {left} runs did not converge)"
-            return Verdict(name, "not_run", fig + why, _src(task), claim, details)
-        return Verdict(name, "fail", fig + " (a seed without a 0.5 crossing)", _src(task), claim, details)
+            return verdict(name, "not_run", fig + why, _src(task), claim, details)
+        return verdict(name, "fail", fig + " (a seed without a 0.5 crossing)", _src(task), claim, details)
     ratio = max(found) / min(found)
-    return Verdict(
+    return verdict(
         name,
         "pass" if ratio <= WD_FACTOR else "fail",
         f"{fig}; max/min {ratio:.2f}",
@@ -273,7 +274,7 @@ def p3_weight_decay(table: Table, task: str = "add") -> Verdict:
     )
 
 
-def p3_accuracy(table: Table, task: str = "add") -> Verdict:
+def p3_accuracy(table: Table, task: str = "add") -> Check:
     """P3 as Section 5 states it: "the final test accuracy after ungrokking is independent of
     the strength of weight decay".
 
@@ -286,7 +287,7 @@ def p3_accuracy(table: Table, task: str = "add") -> Verdict:
     name = "P3 (accuracy)" + _tag(task)
     seeds_of = {wd: {r["seed"] for r in g} for (wd,), g in _by(used, "weight_decay").items()}
     per_d = []
-    for (d,), rs in _by(used, "reduced_size").items():
+    for (d,), rs in _by(used, "train_size").items():
         # only weight decays whose every seed ran this D': bisection points are per seed, and
         # comparing other seeds would confound the seed's D_crit with the weight decay's
         by_wd = {
@@ -301,7 +302,7 @@ def p3_accuracy(table: Table, task: str = "add") -> Verdict:
         tol = max(ACC_WD_TOL, float(seed_range))
         per_d.append({"size": int(d), "wd_range": max(means) - min(means), "tol": tol})
     if len(per_d) < 3:
-        return Verdict(
+        return verdict(
             name, "not_run", f"{len(per_d)} D' run by 2+ weight decays (need 3)", _src(task), claim,
             {"not_converged": left},
         )  # fmt: skip
@@ -311,6 +312,6 @@ def p3_accuracy(table: Table, task: str = "add") -> Verdict:
         f"largest gap across weight decays {worst['wd_range']:.2f} at D'={worst['size']} "
         f"(allowed {worst['tol']:.2f})"
     )
-    return Verdict(
+    return verdict(
         name, "pass" if holds else "fail", fig, _src(task), claim, {"per_size": per_d, "not_converged": left}
     )

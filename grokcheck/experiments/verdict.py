@@ -1,32 +1,35 @@
-"""A verdict on one of the paper's predictions, and the results table verdicts are read from."""
+"""A verdict on one of the paper's predictions, and the results table verdicts are read from.
+
+A verdict is a :class:`grokcheck.verdicts.Check`, the row every pillar gives: its ``name`` is
+the prediction's label (``"P2 [mul]"``), ``claim`` the rule in words and ``details`` the numbers
+behind its ``figure``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from grokcheck.experiments.spec import RunRecord
+from grokcheck.verdicts import Check
 
 Row = Mapping[str, Any]
 Table = Sequence[Row | RunRecord]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One prediction's verdict. ``figure``: the measured numbers in one line; ``source``: the paper."""
-
-    name: str
-    status: str  # "pass" | "fail" | "not_run"
-    figure: str
-    source: str = ""
-    claim: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def holds(self) -> bool:
-        return self.status == "pass"
+def verdict(
+    name: str,
+    status: str,
+    figure: str,
+    source: str = "",
+    claim: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> Check:
+    """A prediction's verdict: ``status`` is ``"pass"``, ``"fail"`` or ``"not_run"``."""
+    return Check(
+        name, source, figure, holds=status == "pass", claim=claim, status=status, details=dict(details or {})
+    )
 
 
 def rows_of(table: Table) -> list[dict[str, Any]]:

@@ -94,7 +94,8 @@ def build_report(root: str | Path) -> Report:
 
 
 def verdict_row(d: Mapping[str, Any], group: str = PREDICTIONS) -> VerdictRow:
-    """A row from a verdict's JSON (``summary.json``'s ``verdicts``, or a :class:`Verdict`)."""
+    """A row from a verdict's JSON (``summary.json``'s ``verdicts``, or a prediction's
+    :class:`~grokcheck.verdicts.Check` as a dict)."""
     name = str(d.get("name", ""))
     paper = claim_for(name)
     details = d.get("details")
@@ -114,7 +115,7 @@ def verdict_row(d: Mapping[str, Any], group: str = PREDICTIONS) -> VerdictRow:
 @cache
 def _prediction_name() -> re.Pattern[str]:
     # a verify row of a prediction is named "<verdict name>: <rule>"
-    # (grokcheck.experiments.checks.as_check)
+    # (grokcheck.experiments.checks.titled)
     names = "|".join(re.escape(n) for n in sorted(claims(), key=len, reverse=True))
     return re.compile(rf"^(?P<name>(?:{names})(?: \[[^\]]+\])?): ")
 
@@ -123,13 +124,14 @@ def check_row(d: Mapping[str, Any]) -> VerdictRow:
     """A row from ``verify --json``'s ``checks``: a prediction's verdict, or another check."""
     name = str(d.get("name", ""))
     status = d.get("status") or ("pass" if d.get("holds") else "fail")
+    claim = d.get("claim", d.get("detail", ""))  # a verify.json may name it "detail"
     m = _prediction_name().match(name)
     if m is None:
         kind = str(d.get("kind") or "claim")
-        rule = str(d.get("detail") or name)
+        rule = str(claim or name)
         source, figure = str(d.get("source", "")), str(d.get("figure", ""))
         return VerdictRow(name, str(status), source, rule, figure, group=CHECKS.get(kind, kind), kind=kind)
-    row = {"name": m["name"], "status": status, "claim": d.get("detail", "")}
+    row = {"name": m["name"], "status": status, "claim": claim, "details": d.get("details")}
     return verdict_row({**row, "source": d.get("source", ""), "figure": d.get("figure", "")})
 
 

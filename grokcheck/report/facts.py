@@ -22,8 +22,9 @@ MAX_PNG_BYTES = 20 * 1024 * 1024
 CAPTIONS: dict[str, tuple[str, str]] = {
     "figure3.png": (
         "Figure 3",
-        "efficiency against dataset size D: correct logit and parameter norm of C_mem-only "
-        "(random labels) and C_gen-only networks, and isologit curves (norm against D per logit bucket)",
+        "efficiency against dataset size D: correct logit against parameter norm, coloured by D, of "
+        "C_mem-only (random labels) and C_gen-only networks, and isologit curves (norm against D per "
+        "logit bucket)",
     ),
     "figure4.png": (
         "Figure 4",

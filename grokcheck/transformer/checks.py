@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from grokcheck.verdicts import Check
 
 if TYPE_CHECKING:
-    from grokcheck.transformer.training.train import TrainResult
+    from grokcheck.transformer.training.phase import PhaseResult
 
 #: (p, train fraction, seed, step budget) of the quick row and the extra rows of --full
 QUICK = (47, 0.7, 0, 3000)
@@ -56,7 +56,7 @@ def grok_rows(cfg, *, max_steps: int, seed: int) -> list[Check]:
     return [judge(result, max_steps=max_steps, seed=seed), grokking(trace)]
 
 
-def judge(r: TrainResult, *, max_steps: int, seed: int) -> Check:
+def judge(r: PhaseResult, *, max_steps: int, seed: int) -> Check:
     """The row holds only if the run grokked within the budget: train accuracy 100% first,
     test accuracy >= 0.95 strictly later (the delay is what makes it grokking), and test
     accuracy >= 0.99 held to the end (``stopped == "grokked"``)."""

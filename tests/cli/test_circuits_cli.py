@@ -30,8 +30,8 @@ def handmade_run(folder: Path, *, task: str = "add", p: int = 23, **config) -> P
     """A run folder as ``grokcheck train --out`` leaves it, written without the training loop: an
     untrained reference model's state and the config fields the split is rebuilt from."""
     from grokcheck.transformer.model import tasks
-    from grokcheck.transformer.training.checkpoint import save_checkpoint
     from grokcheck.transformer.model.model import ModelConfig, make_model
+    from grokcheck.transformer.training.checkpoint import save_checkpoint
 
     ds = tasks.make_dataset(task, p)
     model = make_model(ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes, d_model=32, d_mlp=64), seed=3)
@@ -156,9 +156,9 @@ def test_progress_measures_in_json_and_table(cli, tmp_path: Path) -> None:
     """The progress measures and the dominance verdicts ride along under their own keys, equal to
     the library's on the run's own split; Appendix B's fields stay as they were."""
     from grokcheck.transformer.analysis import progress_measures
+    from grokcheck.transformer.analysis.dominance import dominance
     from grokcheck.transformer.model import tasks
     from grokcheck.transformer.training.checkpoint import load_checkpoint
-    from grokcheck.transformer.analysis.dominance import dominance
 
     run = handmade_run(tmp_path / "run", data_seed=4)
     data = json.loads(cli("circuits", str(run), "--json", "--device", "cpu").out)

@@ -23,7 +23,7 @@ TINY = (
 RUN_KEYS = {
     "task",
     "p",
-    "reduced_size",
+    "train_size",
     "weight_decay",
     "seed",
     "steps",

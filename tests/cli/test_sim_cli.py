@@ -278,11 +278,12 @@ class FakeStream:
 
 def test_progress_lines_on_stderr_only_for_long_work():
     """Quiet for the first seconds, then a line at most every 10 s."""
-    from grokcheck.cli.sim import _Reporter
+    from grokcheck.cli.progress import Reporter
 
     now = [0.0]
     stream = FakeStream()
-    rep = _Reporter(clock=lambda: now[0], stream=stream)
+    reporter = Reporter("sim", quiet_s=2.0, clock=lambda: now[0], stream=stream)  # as grokcheck sim's
+    rep = reporter.sim
     rep("2a", "simulate", 50_000, 1_000_000)
     assert stream.text == ""  # under QUIET_S
     now[0] = 3.0
@@ -291,7 +292,7 @@ def test_progress_lines_on_stderr_only_for_long_work():
     rep("2a", "simulate", 150_000, 1_000_000)  # within LOG_EVERY_S of the last line
     now[0] = 14.0
     rep("2a", "converge", 1_050_000, 2_000_000)
-    rep.close()
+    reporter.close()
     assert stream.text.splitlines() == [
         "[sim 2a] simulating: step 100,000 of 1,000,000",
         "[sim 2a] running to convergence: step 1,050,000 (cap 2,000,000)",

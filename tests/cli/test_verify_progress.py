@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from grokcheck.cli.progress import SweepReporter, duration
+from grokcheck.cli.progress import Reporter, duration
 from grokcheck.experiments.executors import ProgressEvent
 from tests.experiments.fakes import fake_runner
 
@@ -41,7 +41,7 @@ def _step(step, member_steps, *, done=0, total=36, chunk=1, size=12, active=12, 
 
 def _reporter():
     clock, out = Clock(), io.StringIO()
-    return SweepReporter("verify", every_s=30.0, clock=clock, stream=out), clock, out
+    return Reporter("verify", every_s=30.0, clock=clock, stream=out).sweep, clock, out
 
 
 def _lines(out):

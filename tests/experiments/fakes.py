@@ -15,7 +15,8 @@ import os
 import time
 import uuid
 
-from grokcheck.experiments.spec import CurvePoint, RunRecord, RunSpec
+from grokcheck.experiments.spec import RunRecord, RunSpec
+from grokcheck.transformer.training.metrics import Row
 
 D_CRIT_FRACTION = 0.25
 MEM_SLOPE = 8.0  # C_mem: d(norm)/d(log D) at a fixed logit
@@ -63,7 +64,14 @@ def fake_record(spec: RunSpec) -> RunRecord:
         norm = 40.0 + _u(spec, "n")
     steps = min(spec.max_steps, 100 * (1 + int(10 * _u(spec, "steps"))))
     curve = tuple(
-        CurvePoint(s, train_acc, 1.0 - (1.0 - test) * s / steps, 1e-3, 0.5 * (1 - test) * s / steps, norm)
+        Row(
+            step=s,
+            train_acc=train_acc,
+            test_acc=1.0 - (1.0 - test) * s / steps,
+            train_loss=1e-3,
+            test_loss=0.5 * (1 - test) * s / steps,
+            param_norm=norm,
+        )
         for s in range(0, steps + 1, max(1, steps // 4))
     )
     return RunRecord(

@@ -11,7 +11,7 @@ CHANCE = math.log(P)
 
 
 def row(trig, restricted, excluded, *, converged=True, task="add", key="k"):
-    return {"key": key, "task": task, "p": P, "kind": "scratch", "reduced_size": 300, "seed": 0,
+    return {"key": key, "task": task, "p": P, "kind": "scratch", "train_size": 300, "seed": 0,
             "converged": converged, "trig_fraction": trig, "restricted_loss": restricted,
             "excluded_loss": excluded}  # fmt: skip
 

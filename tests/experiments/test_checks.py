@@ -6,15 +6,16 @@ import pytest
 
 from grokcheck.errors import InputError
 from grokcheck.experiments import checks
-from grokcheck.experiments.predictions import Verdict
+from grokcheck.experiments.predictions import verdict
 from grokcheck.experiments.run import ExperimentConfig, run_experiment
 from tests.experiments.fakes import fake_runner
 
 
-def test_as_check_keeps_status():
-    c = checks.as_check(Verdict("P4", "not_run", "0/0", "Figure 5", "claim"))
+def test_a_verify_row_keeps_its_verdict_s_status():
+    c = checks.titled(verdict("P4", "not_run", "0/0", "Figure 5", "claim"))
     assert c.status == "not_run" and not c.holds and c.source == "Figure 5"
-    assert checks.as_check(Verdict("P4", "pass", "1/2")).holds
+    assert checks.titled(verdict("P4", "pass", "1/2")).holds
+    assert c.name == "P4: claim" and c.claim == "claim"
 
 
 def test_folders_found_at_any_depth_and_pooled(tmp_path):

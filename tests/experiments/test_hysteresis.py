@@ -7,7 +7,7 @@ from grokcheck.experiments import hysteresis as H
 
 def run(kind, d, acc, seed=0, kappa=6.0, **kw):
     r = dict(
-        experiment="hysteresis", kind=kind, task="add", p=31, reduced_size=d, weight_decay=1.0,
+        experiment="hysteresis", kind=kind, task="add", p=31, train_size=d, weight_decay=1.0,
         seed=seed, converged=True, train_acc=1.0, test_acc=acc, kappa=kappa,
         o_t=10.0, o_m=2.0, o_t_prev=10.05, o_m_prev=2.01,
     )  # fmt: skip

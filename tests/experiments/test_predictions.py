@@ -16,7 +16,7 @@ def row(kind="ungrok", d=1000, wd=1.0, seed=0, acc=1.0, **kw):
         kind=kind,
         task="add",
         p=113,
-        reduced_size=d,
+        train_size=d,
         weight_decay=wd,
         seed=seed,
         converged=True,
@@ -185,7 +185,7 @@ def test_transition_mean_uses_sizes_every_seed_ran():
 def wd_table(shift: dict[float, float], seeds=range(3)):
     """Figure 7's curve per weight decay, its sizes scaled by shift[wd]."""
     return [
-        dict(r, reduced_size=round(r["reduced_size"] * f))
+        dict(r, train_size=round(r["train_size"] * f))
         for wd, f in shift.items()
         for r in fig7_table(wd=wd)
         if r["seed"] in seeds

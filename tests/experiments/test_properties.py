@@ -208,7 +208,7 @@ def test_p2_stays_passed_when_accuracy_rises_above_the_crossing(case, rnd):
     assert P.p2_ungrokking(table).status == "pass"
     raised = [
         dict(r, test_acc=r["test_acc"] + rnd.random() * (1 - r["test_acc"]))
-        if r["reduced_size"] >= top_crit
+        if r["train_size"] >= top_crit
         else r
         for r in table
     ]
@@ -224,7 +224,7 @@ def test_p2_stays_passed_when_accuracy_falls_below_the_crossing(case, rnd):
     0.5 crossing, which lies below D_hi."""
     table, low_crit, _ = case
     lowered = [
-        dict(r, test_acc=r["test_acc"] * rnd.random()) if r["reduced_size"] < low_crit else r for r in table
+        dict(r, test_acc=r["test_acc"] * rnd.random()) if r["train_size"] < low_crit else r for r in table
     ]
     assert P.p2_ungrokking(lowered).status == "pass"
 

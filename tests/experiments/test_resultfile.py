@@ -63,6 +63,8 @@ DAMAGE = {
     "key field edited": lambda d: d.update(key="0" * 16),
     "no record": lambda d: d.pop("record"),
     "spec with an unknown field": lambda d: d["spec"].update(colour="red"),
+    "record with an unknown field": lambda d: d["record"].update(colour="red"),
+    "curve point with a text circuit field": lambda d: d["record"]["curve"][0].update(o_t_test="x"),
 }
 
 

@@ -26,6 +26,24 @@ def test_nan_survives_as_nan():
     assert math.isnan(back.test_loss)
 
 
+def test_a_result_file_keeps_the_curve_fields_of_each_point(tmp_path):
+    """A curve point is an evaluation row written with the curve's fields, as result files have
+    always held them, and a field recorded besides them where there is one."""
+    import dataclasses
+    import json
+
+    from grokcheck.experiments.resultfile import load_result
+
+    rec = fake_record(SPECS[0])
+    first = dataclasses.replace(rec.curve[0], o_t_test=2.5)
+    rec = dataclasses.replace(rec, curve=(first, *rec.curve[1:]))
+    path = ExperimentStore(tmp_path).write(rec)
+    points = json.loads(path.read_text())["record"]["curve"]
+    old = {"step", "train_acc", "test_acc", "train_loss", "test_loss", "param_norm", "o_t", "o_m"}
+    assert set(points[0]) == old | {"o_t_test"} and all(set(p) == old for p in points[1:])
+    assert load_result(path) == rec
+
+
 def test_pending_and_records(tmp_path):
     store = ExperimentStore(tmp_path)
     assert store.pending(SPECS) == list(SPECS)
@@ -55,7 +73,7 @@ def test_csv_has_one_row_per_run_and_reads_back(tmp_path):
     assert [float(r["test_acc"]) for r in raw] == [r.test_acc for r in recs]
     assert raw[0]["key"] == SPECS[0].key()
     back = read_table(path)
-    assert back[0]["converged"] is recs[0].converged and back[0]["reduced_size"] == SPECS[0].train_size
+    assert back[0]["converged"] is recs[0].converged and back[0]["train_size"] == SPECS[0].train_size
     assert back[0]["o_t"] == recs[0].o_t
 
 

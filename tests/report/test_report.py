@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.experiments.checks import as_check, pooled_records
+from grokcheck.experiments.checks import pooled_records, titled
 from grokcheck.experiments.grid import GridOverrides
-from grokcheck.experiments.predictions import SHARP_FACTOR, Verdict, all_verdicts
+from grokcheck.experiments.predictions import SHARP_FACTOR, all_verdicts, verdict
 from grokcheck.experiments.run import ExperimentConfig, ExperimentStats, run_experiment
 from grokcheck.experiments.store import ExperimentStore
 from grokcheck.report import build_report, is_report, render_html, render_markdown, write_report
@@ -57,7 +57,7 @@ def verify_dir(tmp_path_factory) -> Path:
     for name in ("ungrok", "efficiency"):
         result = run_experiment(ExperimentConfig(name, "quick", small, out=root / name), runner=fake_runner)
         stats.append(ExperimentStats.of(result, 12.5))
-    rows = (*OTHER, *(as_check(v) for v in _pooled(root)))
+    rows = (*OTHER, *(titled(v) for v in _pooled(root)))
     result = VerifyResult(
         rows, overall(rows) == "pass", quick=False, status=overall(rows), experiments=tuple(stats)
     )
@@ -65,7 +65,7 @@ def verify_dir(tmp_path_factory) -> Path:
     return root
 
 
-def _pooled(root: Path) -> list[Verdict]:
+def _pooled(root: Path) -> list[Check]:
     return all_verdicts(pooled_records(root), tasks=["add"])
 
 
@@ -176,7 +176,7 @@ def test_experiment_folder_shows_every_verdict_of_its_summary(verify_dir, tmp_pa
 def test_a_verdict_file_that_says_fail_shows_fail(verify_dir, tmp_path, status, overall_label):
     root = _experiment_copy(verify_dir, tmp_path)
     odd = '<script>alert(1)</script> & "quoted" | piped'
-    verdicts = [Verdict("P1", "pass", "fine", "Figure 3"), Verdict("P2", status, odd, "Figure 4", "a rule")]
+    verdicts = [verdict("P1", "pass", "fine", "Figure 3"), verdict("P2", status, odd, "Figure 4", "a rule")]
     ExperimentStore(root).write_summary({"experiment": "ungrok", "verdicts": verdicts})
     write_report(root)
     page = Page((root / "report.html").read_text())
@@ -297,6 +297,24 @@ def test_verify_json_saved_from_the_command_line(verify_dir, tmp_path):
     page = Page(render_html(report))
     assert page.verdict_rows()[0] == ("exact = numeric", "FAIL")
     assert "Overall: BROKEN" in " ".join(page.all_text().split())
+
+
+def test_a_verify_json_naming_the_rule_detail_reads_the_same(verify_dir, tmp_path):
+    """A verify.json whose rows give the rule as ``detail`` (and no ``details``) shows the same
+    rows, rules and numbers as one that gives ``claim`` and ``details``."""
+    root = Path(shutil.copytree(verify_dir, tmp_path / "v"))
+    now = build_report(root)
+    record = json.loads((root / "verify.json").read_text())
+    assert any(c["details"] for c in record["checks"])  # the numbers behind a prediction's figure
+    for c in record["checks"]:
+        c["detail"] = c.pop("claim")
+        del c["details"]
+    (root / "verify.json").write_text(json.dumps(record))
+    before = build_report(root)
+    assert [(v.name, v.label, v.rule, v.details) for v in before.verdicts] == [
+        (v.name, v.label, v.rule, v.details) for v in now.verdicts
+    ]
+    assert any(v.rule and v.details for v in before.verdicts)
 
 
 def test_configuration_grid_wall_time_and_versions(verify_dir):

@@ -7,15 +7,16 @@ import dataclasses
 import pytest
 
 from grokcheck.transformer import checks
-from grokcheck.transformer.training.train import Metrics, TrainResult
+from grokcheck.transformer.training.metrics import FinalMetrics
+from grokcheck.transformer.training.phase import PhaseResult
 
-GROKKED = TrainResult(
+GROKKED = PhaseResult(
     task="add",
     p=31,
     train_size=673,
     test_size=288,
     steps=1500,
-    final=Metrics(1500, 1e-7, 1.0, 1e-3, 1.0, 30.0),
+    final=FinalMetrics(1500, 1e-7, 1.0, 1e-3, 1.0, 30.0),
     step_train_100=80,
     step_test_95=900,
     step_test_99=1100,
@@ -40,8 +41,8 @@ def test_judge_passes_a_grokked_run() -> None:
         {"step_test_95": 80},  # generalised together with memorising: no delay, no grokking
         {"step_test_95": None, "step_test_99": None},
         {"step_train_100": None},
-        {"final": Metrics(1500, 1e-2, 0.99, 1e-3, 1.0, 30.0)},  # train accuracy not 100%
-        {"final": Metrics(1500, 1e-7, 1.0, 1e-1, 0.97, 30.0)},  # test accuracy fell back
+        {"final": FinalMetrics(1500, 1e-2, 0.99, 1e-3, 1.0, 30.0)},  # train accuracy not 100%
+        {"final": FinalMetrics(1500, 1e-7, 1.0, 1e-1, 0.97, 30.0)},  # test accuracy fell back
     ],
 )
 def test_judge_fails_runs_that_did_not_grok(change: dict) -> None:

@@ -285,8 +285,27 @@ def test_isologit_curves_bucket_geometrically() -> None:
     assert curves[2].sizes == (200.0, 400.0) and curves[2].mean_norms == (30.0, 40.0)  # top edge closed
 
 
+def test_logit_buckets_by_hand() -> None:
+    """Figure 3's buckets: geometric edges from the smallest to the largest positive logit, each
+    bucket closed below, the top one closed above too; the same buckets P1's fit uses."""
+    from grokcheck.experiments import efficiency
+    from grokcheck.transformer.analysis.circuit_plots import N_BUCKETS, logit_bucket_edges, logit_buckets
+
+    edges = logit_bucket_edges([2.0, -3.0, 0.5, 16.0, 0.0], n_buckets=5)  # 0.5 x 2^k, k = 0..5
+    assert edges == pytest.approx([0.5, 1.0, 2.0, 4.0, 8.0, 16.0], rel=1e-12)
+    assert edges[0] == 0.5 and edges[-1] == 16.0
+    logits = [0.5, 0.99, 1.01, 7.9, 8.1, 16.0, 16.5, 0.4, 0.0, -1.0, float("nan")]
+    assert logit_buckets(logits, edges).tolist() == [0, 0, 1, 3, 4, 4, -1, -1, -1, -1, -1]
+    assert logit_buckets([3.0, 3.0], logit_bucket_edges([3.0, 3.0])).tolist() == [N_BUCKETS - 1] * 2
+    with pytest.raises(ValueError):
+        logit_bucket_edges([0.0, -1.0])
+    rows = [{"correct_logit": x, "train_size": 100, "param_norm": 1.0} for x in (0.99, 16.0, 16.5)]
+    assert [b for b, _, _ in efficiency._points(rows, edges)] == [0, 4]
+
+
 def test_plots_write_pngs(tmp_path) -> None:
-    from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves, plot_efficiency
+    from grokcheck.records import save_figure
+    from grokcheck.transformer.analysis.circuit_plots import efficiency_figure, plot_circuit_curves
 
     rows = [
         {"step": s, "train_loss": 1 / (s + 1), "test_loss": 2.0, "o_t_train": s / 10, "o_m_train": 5.0,
@@ -297,10 +316,11 @@ def test_plots_write_pngs(tmp_path) -> None:
     plot_circuit_curves(rows, tmp_path / "fig9.png", title="t")
     rng = np.random.default_rng(0)
     D = rng.choice([500, 1000, 2000, 4000], 40)
-    plot_efficiency(
+    fig3 = efficiency_figure(
         {"C_mem": (D, rng.uniform(30, 90, 40), rng.uniform(25, 90, 40)),
          "C_gen": (D, rng.uniform(30, 120, 40), rng.uniform(27, 33, 40))},
-        tmp_path / "fig3.png", title="t",
+        title="t",
     )  # fmt: skip
+    save_figure(fig3, tmp_path / "fig3.png")
     for name in ("fig9.png", "fig3.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -127,6 +127,61 @@ def test_stacked_models_each_match_their_reference() -> None:
         assert rel_err(logits[k], m(tokens[k])) < F64_TOL
 
 
+def ragged_case(sizes: tuple[int, ...]):
+    """Models of one config and each model's own examples (``sizes[k]`` of them), end to end."""
+    ds = make_dataset("sub", 11)
+    models = [
+        random_model(s, ds.n_vocab, ds.n_classes, d_model=16, n_heads=2, d_head=8, d_mlp=32)
+        for s in range(len(sizes))
+    ]
+    g = torch.Generator().manual_seed(3)
+    tokens = [ds.tokens[torch.randperm(len(ds), generator=g)[:n]] for n in sizes]
+    cots = [torch.randn(n, ds.n_classes, generator=g, dtype=torch.float64) for n in sizes]
+    return models, tokens, cots
+
+
+@pytest.mark.parametrize("sizes", [(7, 7, 3, 12, 12), (1, 5), (6,)])
+def test_models_with_different_example_counts_each_match_their_reference(sizes) -> None:
+    """Rows of models with 1 to 12 examples end to end (no padding): each model's logits and
+    gradients equal its reference model's on its own examples."""
+    models, tokens, cots = ragged_case(sizes)
+    params = {
+        k: torch.stack([getattr(m, k).detach() for m in models]).requires_grad_() for k in engine.PARAM_NAMES
+    }
+    plan = engine.make_plan(torch.cat(tokens), 2, sizes=sizes)
+    assert plan.rows == sum(sizes) and not plan.stacked
+    logits = engine.stacked_logits(params, plan)  # (R, C)
+    (logits * torch.cat(cots)).sum().backward()
+    rows = torch.tensor(sizes).cumsum(0).tolist()
+    for k, m in enumerate(models):
+        ref, g_ref = grads(lambda m=m, k=k: m(tokens[k]), m, cots[k])
+        assert rel_err(logits[rows[k] - sizes[k] : rows[k]], ref) < F64_TOL
+        for (name, _), b in zip(m.named_parameters(), g_ref, strict=True):
+            assert rel_err(params[name].grad[k], b) < F64_TOL, (k, name)
+
+
+def test_a_wrong_split_into_models_is_caught_and_bad_sizes_refused() -> None:
+    """Negative control: the same rows split 6 + 8 instead of 7 + 7 give other logits."""
+    models, tokens, _ = ragged_case((7, 7))
+    params = {k: torch.stack([getattr(m, k) for m in models]) for k in engine.PARAM_NAMES}
+    wrong = engine.stacked_logits(params, engine.make_plan(torch.cat(tokens), 2, sizes=(6, 8)))
+    assert rel_err(wrong[6:7], models[0](tokens[0][6:])) > 1e-3
+    for bad in ((7, 8), (14, 0), ()):
+        with pytest.raises(InputError, match="--engine"):
+            engine.make_plan(torch.cat(tokens), 2, sizes=bad)
+
+
+def test_runs_group_consecutive_models_of_equal_size() -> None:
+    tokens = make_dataset("add", SMALL_P).tokens[:20]
+    plan = engine.make_plan(tokens, 2, sizes=(5, 5, 3, 3, 3, 1))
+    assert plan.runs == ((0, 2, 0, 5), (2, 5, 10, 3), (5, 6, 19, 1))
+    assert plan.model_of.tolist() == [0] * 5 + [1] * 5 + [2] * 3 + [3] * 3 + [4] * 3 + [5]
+    x = torch.arange(20.0)[:, None].expand(20, 2)
+    want = torch.zeros(6, 2).index_add_(0, plan.model_of, x)
+    assert torch.equal(plan.sum_per_model(x), want) and want[0, 0] == 0 + 1 + 2 + 3 + 4
+    assert engine.make_plan(tokens.view(4, 5, 4), 2).runs == ((0, 4, 0, 5),)
+
+
 def test_general_token_sets_and_short_sequences() -> None:
     """Any tokens at positions 0..T-2 (here the op position varies too), T < n_ctx, and a
     single example (every position constant, so no gather at all)."""

@@ -126,7 +126,7 @@ def test_k_batched_training_equals_k_separate_runs_in_float64() -> None:
 
 
 def test_groups_bound_the_padded_rows_and_change_nothing() -> None:
-    """Members train in groups of at most max_rows padded examples (similar sizes together);
+    """Members train in groups of at most max_rows train examples (similar sizes together);
     the grouping is an implementation detail: same steps, same results."""
     cfg = E.EnsembleConfig(members=MEMBERS, p=P, steps=3, param_dtype="float64")
     one = E.Ensemble(cfg, max_rows=10**9)
@@ -147,7 +147,7 @@ def test_a_wrong_loss_normalisation_is_caught() -> None:
     """Negative control: summing (not averaging) each member's loss breaks the equality."""
     ens = E.Ensemble(E.EnsembleConfig(members=MEMBERS[:2], p=P, steps=3, param_dtype="float64"))
     for g in ens.groups:
-        g.loss_weight = g.valid.double()  # deliberately wrong: sum over the subset
+        g.loss_weight = torch.ones_like(g.loss_weight)  # deliberately wrong: sum over the subset
     for _ in range(3):
         ens.train_step()
     model, _ = separate_run(MEMBERS[1], 3)
@@ -258,6 +258,26 @@ def test_config_validation() -> None:
         E.Member(train_frac=0.3, train_size=10)
     with pytest.raises(InputError, match="--loss-dtype"):
         E.EnsembleConfig(loss_dtype="float16")
+
+
+def test_shared_settings_and_member_defaults_are_appendix_a_s_once() -> None:
+    """AdamW's settings have one source (OptimConfig): the ensemble shares its betas, eps and
+    dtypes, each member its learning rate and weight decay; Appendix A's values."""
+    from grokcheck.transformer.training.optim import OptimConfig
+
+    cfg, opt, m = E.EnsembleConfig(), OptimConfig(), E.Member()
+    shared = ("beta1", "beta2", "eps", "loss_dtype", "param_dtype")
+    assert [getattr(cfg, k) for k in shared] == [getattr(opt, k) for k in shared]
+    assert [getattr(cfg, k) for k in shared] == [0.9, 0.98, 1e-8, "float64", "float32"]
+    assert (m.lr, m.weight_decay) == (opt.lr, opt.weight_decay) == (1e-3, 1.0)
+    with pytest.raises(InputError, match="--beta2"):
+        E.EnsembleConfig(beta2=1.0)
+    with pytest.raises(InputError, match="--eps"):
+        E.EnsembleConfig(eps=0.0)
+    for name, value in (("lr", 3e-3), ("weight_decay", 0.5), ("engine", "reference")):
+        with pytest.raises(InputError, match=f"--{name.replace('_', '-')}"):
+            E.EnsembleConfig(**{name: value})  # set per member, or not a choice here
+    assert E.EnsembleConfig(lr=1e-3, weight_decay=1.0, engine="auto") == cfg
 
 
 @pytest.mark.cuda

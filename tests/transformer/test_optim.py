@@ -11,12 +11,12 @@ from grokcheck.transformer.training.optim import StackedAdamW
 SHAPES = {"W": (7, 6, 5), "b": (7, 3), "s": (7,)}
 
 
-def run(chunk: int, dtype: torch.dtype, monkeypatch, *, coupled: bool = False) -> None:
+def run(chunk: int, dtype: torch.dtype, monkeypatch, *, coupled: bool = False, same_lr: bool = False) -> None:
     """8 steps of StackedAdamW on 7 members (per-member lr and wd) against torch's AdamW."""
     monkeypatch.setattr(optim, "STEP_CHUNK", chunk)
     g = torch.Generator().manual_seed(chunk)
     K = 7
-    lrs = [1e-3 * (1 + k) for k in range(K)]
+    lrs = [3e-3] * K if same_lr else [1e-3 * (1 + k) for k in range(K)]
     wds = [0.2 * k for k in range(K)]
     start = {n: torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for n, s in SHAPES.items()}
     stacked = {n: t.clone().requires_grad_() for n, t in start.items()}
@@ -50,6 +50,13 @@ def run(chunk: int, dtype: torch.dtype, monkeypatch, *, coupled: bool = False) -
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_chunked_step_is_bitwise_torch_adamw_per_member(chunk, dtype, monkeypatch) -> None:
     run(chunk, dtype, monkeypatch)
+
+
+@pytest.mark.parametrize("chunk", [30, 1 << 18])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_members_sharing_a_learning_rate_take_torch_s_own_update(chunk, dtype, monkeypatch) -> None:
+    """Chunks whose members share one learning rate take addcdiv_ with torch's value=-step."""
+    run(chunk, dtype, monkeypatch, same_lr=True)
 
 
 def test_the_comparison_catches_coupled_weight_decay(monkeypatch) -> None:

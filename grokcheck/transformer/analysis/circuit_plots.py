@@ -5,7 +5,8 @@ logits (Appendix B's ``o_t``, ``o_m``) with the parameter norm, against steps (=
 batch), for one run; below it, where recorded, Nanda et al.'s restricted and excluded loss.
 Figure 3: for C_mem-only and C_gen-only runs at convergence, the correct logit against the
 parameter norm coloured by dataset size D (a, c), and "isologit curves": logits bucketed
-geometrically into six buckets, parameter norm against D per bucket (b, d).
+geometrically into six buckets (:func:`logit_buckets`, the buckets P1's verdict fits on too),
+parameter norm against D per bucket (b, d).
 """
 
 from __future__ import annotations
@@ -98,6 +99,27 @@ def _curve(axis, rows: Sequence[Mapping[str, Any]], key: str, **style) -> None:
         axis.plot(xs, ys, style.pop("style"), **style)
 
 
+def logit_bucket_edges(logits: Any, n_buckets: int = N_BUCKETS) -> np.ndarray:
+    """Figure 3's bucket edges: ``n_buckets + 1`` edges in geometric progression from the
+    smallest to the largest positive logit (all equal when the logits are). ``ValueError``
+    when no logit is positive."""
+    lg = np.asarray(logits, dtype=float)
+    lg = lg[lg > 0]
+    if len(lg) == 0:
+        raise ValueError("no positive logit to bucket")
+    return np.geomspace(lg.min(), lg.max(), n_buckets + 1)
+
+
+def logit_buckets(logits: Any, edges: np.ndarray) -> np.ndarray:
+    """The bucket of each logit: ``b`` where ``edges[b] <= logit < edges[b + 1]``, the top
+    bucket closed (the largest logit belongs to it); -1 for a logit that is not positive, not a
+    number, or outside ``[edges[0], edges[-1]]``."""
+    lg = np.atleast_1d(np.asarray(logits, dtype=float))
+    which = np.minimum(np.searchsorted(edges, lg, side="right") - 1, len(edges) - 2)
+    inside = (lg > 0) & (lg >= edges[0]) & (lg <= edges[-1])
+    return np.where(inside, which, -1)
+
+
 @dataclass(frozen=True)
 class IsologitCurve:
     """One logit bucket ``[lo, hi)``: the mean parameter norm at each dataset size in it."""
@@ -108,18 +130,18 @@ class IsologitCurve:
     mean_norms: tuple[float, ...]
 
 
-def isologit_curves(D, logit, norm, *, n_buckets: int = N_BUCKETS) -> list[IsologitCurve]:
-    """Bucket positive logits geometrically (``n_buckets`` equal ratios from min to max, the
-    top edge closed) and average the norm per dataset size within each bucket (Figure 3b/3d)."""
+def isologit_curves(
+    D: Any, logit: Any, norm: Any, *, n_buckets: int = N_BUCKETS, edges: np.ndarray | None = None
+) -> list[IsologitCurve]:
+    """Figure 3b/3d: the runs bucketed by logit (:func:`logit_buckets`; ``edges`` default to
+    :func:`logit_bucket_edges` of these logits) and, per bucket, the mean norm at each dataset
+    size. Runs outside the buckets are left out; empty buckets give no curve."""
     d, lg, nm = (np.asarray(v, dtype=float) for v in (D, logit, norm))
-    keep = lg > 0
-    d, lg, nm = d[keep], lg[keep], nm[keep]
-    if len(lg) == 0:
-        return []
-    edges = (
-        np.geomspace(lg.min(), lg.max(), n_buckets + 1) if lg.max() > lg.min() else np.array([lg.min()] * 2)
-    )
-    which = np.clip(np.searchsorted(edges, lg, side="right") - 1, 0, len(edges) - 2)
+    if edges is None:
+        if not (lg > 0).any():
+            return []
+        edges = logit_bucket_edges(lg, n_buckets)
+    which = logit_buckets(lg, edges)
     curves = []
     for b in range(len(edges) - 1):
         sel = which == b
@@ -133,33 +155,52 @@ def isologit_curves(D, logit, norm, *, n_buckets: int = N_BUCKETS) -> list[Isolo
     return curves
 
 
-def plot_efficiency(
-    circuits: Mapping[str, tuple[Any, Any, Any]], path: str | Path, *, title: str, n_buckets: int = N_BUCKETS
-) -> None:
+def efficiency_figure(
+    circuits: Mapping[str, tuple[Any, Any, Any]], *, title: str, n_buckets: int = N_BUCKETS
+) -> Any:
     """Figure 3: one row per circuit (e.g. ``{"C_mem": (D, logit, norm), "C_gen": (...)}``),
-    each run a point: a scatter of correct logit against parameter norm coloured by D, and the
-    isologit curves (parameter norm against D per logit bucket). Log axes, as in the paper."""
+    each run a point: correct logit against parameter norm coloured by D (3a, 3c), and the
+    isologit curves, parameter norm against D per logit bucket (3b, 3d). The buckets span
+    every circuit's logits, so a bucket is the same logit range in every row (as P1's fit
+    uses them, :mod:`grokcheck.experiments.efficiency`). Log axes, as in the paper; a circuit
+    without runs leaves its row empty."""
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.0, 3.6 * len(circuits)))
-    axes = np.atleast_2d(fig.subplots(len(circuits), 2, squeeze=False))
-    for (name, (D, logit, norm)), (ax_s, ax_i) in zip(circuits.items(), axes, strict=True):
-        d, lg, nm = (np.asarray(v, dtype=float) for v in (D, logit, norm))
-        sc = ax_s.scatter(nm, lg, c=d, cmap="viridis", norm=LogNorm(d.min(), d.max()), s=14)
-        fig.colorbar(sc, ax=ax_s, label="Dataset size")
-        ax_s.set_xscale("log")
-        ax_s.set_yscale("log")
+    data = {name: tuple(np.asarray(v, dtype=float) for v in t) for name, t in circuits.items()}
+    every = np.concatenate([lg for _, lg, _ in data.values()]) if data else np.array([])
+    edges = logit_bucket_edges(every, n_buckets) if (every > 0).any() else None
+    fig = Figure(figsize=(9.0, 3.6 * max(1, len(data))), layout="constrained")
+    axes = fig.subplots(max(1, len(data)), 2, squeeze=False)
+    for (name, (d, lg, nm)), (ax_s, ax_i) in zip(data.items(), axes, strict=False):
+        ax_s.set_title(f"{name}: scatter", fontsize="medium")
+        ax_i.set_title(f"{name}: isologit curves", fontsize="medium")
         ax_s.set_xlabel("Parameter norm")
         ax_s.set_ylabel("Correct logit")
-        ax_s.set_title(f"{name}: scatter", fontsize="medium")
-        for c in isologit_curves(d, lg, nm, n_buckets=n_buckets):
-            ax_i.plot(c.sizes, c.mean_norms, "o-", markersize=3, label=f"logit {c.lo:.3g}-{c.hi:.3g}")
-        ax_i.set_xscale("log")
-        ax_i.set_yscale("log")
         ax_i.set_xlabel("Dataset size")
         ax_i.set_ylabel("Parameter norm")
-        ax_i.set_title(f"{name}: isologit curves", fontsize="medium")
+        keep = (lg > 0) & (nm > 0) & (d > 0)
+        if not keep.any() or edges is None:
+            continue
+        d, lg, nm = d[keep], lg[keep], nm[keep]
+        colours = LogNorm(d.min(), d.max()) if d.min() < d.max() else None
+        sc = ax_s.scatter(nm, lg, c=d, cmap="viridis", norm=colours, s=14)
+        fig.colorbar(sc, ax=ax_s, label="Dataset size")
+        for c in isologit_curves(d, lg, nm, edges=edges):
+            ax_i.plot(c.sizes, c.mean_norms, "o-", markersize=3, label=f"logit {c.lo:.3g}-{c.hi:.3g}")
+        for ax in (ax_s, ax_i):
+            _log_axes(ax)
         ax_i.legend(fontsize="x-small")
     fig.suptitle(title, fontsize="medium")
-    save_figure(fig, path)
+    return fig
+
+
+def _log_axes(ax: Any) -> None:
+    # log axes labelled in plain numbers: the ranges here span less than a decade, where the
+    # default labels (1.8 x 10^1, ...) crowd each other
+    from matplotlib.ticker import FormatStrFormatter
+
+    for axis, scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
+        scale("log")
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(FormatStrFormatter("%g"))

@@ -34,13 +34,15 @@ reassociation (tests: < 1e-10 relative in float64, ~1e-15 typical). The engine a
 the last token is the same in every row (true for every task); :func:`exact_reason` says why
 not otherwise, and :func:`make_forward` then falls back to the model.
 
-The core (plans, tables, the gather and their hand-written backward passes) lives in
-:mod:`.tables` and is re-exported here; this module adds the single-model drop-in
-(:class:`FastForward`, :func:`make_forward`) and the process settings (:func:`tune_malloc`,
-:func:`matmul_precision`). Everything is written for a stack of K models (leading axis K), so
-:mod:`.ensemble` reuses it; a single model is K = 1. Shapes: K models, n examples per model,
-T positions (Pv varying, Pc constant), Rv table rows (varying (token, position) pairs that
-occur), H heads, d = d_model, e = d_head, F = d_mlp, C = n_classes, Wt = F + C rounded up to a multiple of 16.
+The core lives in :mod:`.plans` (what depends only on the tokens) and :mod:`.tables` (the
+tables, the gather and their hand-written backward passes) and is re-exported here; this
+module adds the single-model drop-in (:class:`FastForward`, :func:`make_forward`) and the
+process settings (:func:`tune_malloc`, :func:`matmul_precision`). Everything is written for a
+stack of K models (leading axis K), each with its own examples (any number each, laid end to
+end), so :mod:`.ensemble` reuses it; a single model is K = 1. Shapes: K models, n examples per
+model, T positions (Pv varying, Pc constant), Rv table rows (varying (token, position) pairs
+that occur), H heads, d = d_model, e = d_head, F = d_mlp, C = n_classes, Wt = F + C rounded up
+to a multiple of 16.
 """
 
 from __future__ import annotations
@@ -54,16 +56,14 @@ from collections.abc import Callable, Iterator
 import torch
 
 from grokcheck.errors import InputError
+from grokcheck.transformer.model.plans import Plan, exact_reason, make_plan  # noqa: F401  (re-exported)
 from grokcheck.transformer.model.tables import (  # noqa: F401  (re-exported: the engine's public names)
     ALIGN,
     PARAM_NAMES,
     SCORE_RANGE,
-    Plan,
     ScoreRangeError,
     _BagMlp,
     _Tables,
-    exact_reason,
-    make_plan,
     stacked_logits,
     tables,
 )

@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 
 from grokcheck.errors import InputError
+from grokcheck.transformer.model import choices
 
-LOSS_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+LOSS_DTYPES = {name: getattr(torch, name) for name in choices.LOSS_DTYPES}
 PARAM_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 

@@ -17,20 +17,23 @@ from typing import Any
 
 import torch
 
+from grokcheck.errors import RunError
 from grokcheck.records import to_jsonable
 from grokcheck.transformer.training.checkpoint import load_checkpoint, save_checkpoint
 from grokcheck.transformer.training.convergence import converged_rule
 from grokcheck.transformer.training.ensemble import Ensemble, Init
 from grokcheck.transformer.training.ensemble_config import EnsembleConfig, Member
 from grokcheck.transformer.training.loop import Event, Schedule, run_loop
-from grokcheck.transformer.training.metrics import Row, Track
+from grokcheck.transformer.training.metrics import MAX_STEPS, RULE_REASONS, STEPS, Row, Track
 
 KIND = "ensemble"
 
 
 @dataclass(frozen=True)
 class MemberResult:
-    """One member's run: evaluation rows, milestones, and why it stopped."""
+    """One member's run: evaluation rows, milestones, and why it stopped (one of
+    :data:`~grokcheck.transformer.training.metrics.STOP_REASONS`, as for a single run's
+    :class:`~grokcheck.transformer.training.phase.PhaseResult`)."""
 
     member: Member
     train_size: int
@@ -49,7 +52,8 @@ class MemberResult:
 
     @property
     def converged(self) -> bool:
-        return self.stopped == "converged"
+        """Its stop rule fired before the step cap (as :attr:`PhaseResult.converged`)."""
+        return self.stopped in RULE_REASONS
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,6 @@ def train_ensemble(
     if path is not None and path.is_file():
         ckpt = load_checkpoint(path, kind=KIND)
         if ckpt["config"] != to_jsonable(cfg):
-            from grokcheck.errors import RunError
-
             raise RunError(f"checkpoint {path} belongs to another ensemble config")
         ens.load_state_dict(ckpt["ensemble"])
         tracks, step = [Track.from_dict(t) for t in ckpt["tracks"]], ckpt["step"]
@@ -113,7 +115,7 @@ def train_ensemble(
             eval_every=cfg.eval_every,
             checkpoint_every=cfg.checkpoint_every,
             checkpoint_every_s=cfg.checkpoint_every_s,
-            budget_reason="steps" if cfg.convergence is None else "max_steps",
+            budget_reason=STEPS if cfg.convergence is None else MAX_STEPS,
         ),
         rules=[rule] * K,
         save=save if path is not None else None,
@@ -131,7 +133,7 @@ def train_ensemble(
             step_train_100=tracks[k].step_train_100,
             step_test_95=tracks[k].step_test_95,
             step_test_99=tracks[k].step_test_99,
-            stopped=tracks[k].stopped or "interrupted",
+            stopped=tracks[k].outcome,
             steps=tracks[k].stop_step if tracks[k].stop_step is not None else step,
             state=ens.member_state(k),
         )

@@ -26,10 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grokcheck import validate
-from grokcheck.transformer.training.metrics import Row, Track
+from grokcheck.transformer.training.metrics import CONVERGED, GROKKED, Row, Track
 
 #: a stopping rule looks at a track after an evaluation and returns a reason or None
 StopRule = Callable[[Track], str | None]
+#: the rules a grokking run may train until (``TrainConfig.until``): :func:`grokked_rule` and
+#: :func:`converged_rule`
+UNTIL = (GROKKED, CONVERGED)
 
 
 #: the convergence rule's default window, in steps (single runs and every experiment)
@@ -94,10 +97,10 @@ def _converged_at_last(rows: Sequence[Row], cfg: ConvergenceConfig) -> bool:
 
 
 def converged_rule(cfg: ConvergenceConfig) -> StopRule:
-    """Stop with ``"converged"`` once :func:`has_converged` holds over the last ``window`` steps."""
+    """Stop with :data:`CONVERGED` once :func:`has_converged` holds over the last ``window`` steps."""
 
     def rule(t: Track) -> str | None:
-        return "converged" if _converged_at_last(t.rows, cfg) else None
+        return CONVERGED if _converged_at_last(t.rows, cfg) else None
 
     return rule
 
@@ -112,7 +115,7 @@ def grokked_rule(hold_steps: int) -> StopRule:
 
     def rule(t: Track) -> str | None:
         if t.streak_start is not None and t.last.step - t.streak_start >= hold_steps:
-            return "grokked"
+            return GROKKED
         return None
 
     return rule

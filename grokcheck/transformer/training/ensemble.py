@@ -6,10 +6,10 @@ Parameters are stacked along a leading K axis and every step is one batched forw
 backward through :func:`grokcheck.transformer.model.engine.stacked_logits` plus one AdamW update on
 the stacks (:class:`StackedAdamW`), so K members cost one process and one device.
 
-Subsets of different sizes are padded to the largest one; padded rows get loss weight 0 and
-each member's loss is the mean over its own examples, so member k's gradient is exactly that of
-a separate run on its subset (the test suite checks K-batched training against K separate
-reference runs in float64). Padding costs compute: batch members with similar subset sizes.
+The members' subsets, of any sizes, lie end to end without padding (the engine's products run
+batched over each run of members with equally many examples); each member's loss is the mean
+over its own examples, so member k's gradient is exactly that of a separate run on its subset
+(the test suite checks K-batched training against K separate reference runs in float64).
 
 This is what the ungrokking sweeps (dataset sizes x weight decays x seeds, Figure 7) run on:
 ``init`` starts every member from one pretrained state instead of its own seed.
@@ -38,7 +38,7 @@ __all__ = ["Ensemble", "EnsembleConfig", "Init", "Member", "stack_states", "trai
 
 #: rows (models x examples) per evaluation chunk: bounds the (rows, d_mlp + n_classes) buffer
 EVAL_ROWS = 1 << 17
-#: padded examples per training group on CPU (8 members at p = 113, 30%; see :class:`Ensemble`)
+#: train examples per training group on CPU (8 members at p = 113, 30%; see :class:`Ensemble`)
 CPU_GROUP_ROWS = 1 << 15
 
 
@@ -62,23 +62,22 @@ Init = Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor] | None] 
 
 @dataclass(eq=False)
 class _Group:
-    """Members trained in one batched pass: stacked leaves, their optimizer, padded data."""
+    """Members trained in one batched pass: stacked leaves, their optimizer, their data."""
 
     members: list[int]  # indices into the config's members
     params: dict[str, torch.Tensor]  # (Kg, ...) leaves
     opt: StackedAdamW
-    idx: torch.Tensor  # (Kg, n_max) example ids (padding repeats the first)
-    plan: engine.Plan
-    labels: torch.Tensor  # (Kg, n_max)
-    valid: torch.Tensor  # (Kg, n_max) bool: False on padding
-    loss_weight: torch.Tensor  # (Kg, n_max) float64: 1/n_k on member k's rows, 0 on padding
+    idx: list[torch.Tensor]  # each member's train example ids
+    plan: engine.Plan  # the members' train examples end to end: R rows
+    labels: torch.Tensor  # (R,)
+    loss_weight: torch.Tensor  # (R,) float64: 1/n_k on member k's rows
 
 
 class Ensemble:
-    """K members on one device: stacked parameters, padded train subsets, AdamW state.
+    """K members on one device: stacked parameters, train subsets end to end, AdamW state.
 
     A :class:`~grokcheck.transformer.training.loop.Stepper`: :func:`grokcheck.transformer.training.loop.run_loop`
-    trains it. Members are trained in groups of at most ``max_rows`` padded examples (members
+    trains it. Members are trained in groups of at most ``max_rows`` train examples (members
     of similar subset size share a group). On CPU one group of K = 64 at p = 113 was 1.5x
     slower per model than groups of 8: its buffers exceed glibc's largest mmap threshold
     (32 MiB) and are page-faulted in at every step. On CUDA all members form one group by
@@ -91,7 +90,7 @@ class Ensemble:
         device: where to train (``"cpu"``, ``"cuda"`` or a ``torch.device``).
         init: where members start (:data:`Init`): e.g. a list of each seed's pretrained
             network for ungrokking (Appendix A.2), or ``None`` for their own seeds.
-        max_rows: group size bound in padded examples; ``None``: :data:`CPU_GROUP_ROWS` on
+        max_rows: group size bound in train examples; ``None``: :data:`CPU_GROUP_ROWS` on
             CPU, unbounded elsewhere.
         circuits: if given, called per member at each evaluation to add circuit fields.
     """
@@ -125,11 +124,12 @@ class Ensemble:
             max_rows = CPU_GROUP_ROWS if self.device.type == "cpu" else 2**62
         self.groups: list[_Group] = []
         self.retired: dict[int, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
-        order = sorted(range(K), key=lambda k: -self.sizes[k])  # largest first: little padding
+        # largest first: members of one size are adjacent (one batched product per size)
+        order = sorted(range(K), key=lambda k: -self.sizes[k])
         while order:
-            n_max, take = self.sizes[order[0]], 1
-            while take < len(order) and (take + 1) * n_max <= max_rows:
-                take += 1
+            rows, take = self.sizes[order[0]], 1
+            while take < len(order) and rows + self.sizes[order[take]] <= max_rows:
+                rows, take = rows + self.sizes[order[take]], take + 1
             members, order = order[:take], order[take:]
             self.groups.append(self._group(members, [splits[k] for k in members], starts))
         self.steps_done = 0
@@ -151,28 +151,23 @@ class Ensemble:
             betas=(cfg.beta1, cfg.beta2),
             eps=cfg.eps,
         )
-        n_max = max(len(s.train_idx) for s in splits)
-        idx = torch.stack(
-            [torch.cat([s.train_idx, s.train_idx[:1].expand(n_max - len(s.train_idx))]) for s in splits]
-        )
-        return self._with_data(members, params, opt, idx)
+        return self._with_data(members, params, opt, [s.train_idx for s in splits])
 
     def _with_data(
-        self, members: list[int], params: dict[str, torch.Tensor], opt: StackedAdamW, idx: torch.Tensor
+        self, members: list[int], params: dict[str, torch.Tensor], opt: StackedAdamW, idx: list[torch.Tensor]
     ) -> _Group:
-        dev = self.device
-        sizes = torch.tensor([self.sizes[k] for k in members])
-        valid = torch.arange(idx.shape[1])[None, :] < sizes[:, None]
-        labels = torch.stack([self.scored[k, idx[i]] for i, k in enumerate(members)])
+        dev, sizes = self.device, [len(i) for i in idx]
+        rows = torch.cat(idx)  # (R,)
+        labels = torch.cat([self.scored[k, i] for k, i in zip(members, idx, strict=True)])
+        weight = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64) for n in sizes])
         return _Group(
             members=members,
             params=params,
             opt=opt,
             idx=idx,
-            plan=engine.make_plan(self.dataset.tokens[idx].to(dev), self.model_cfg.n_heads),
+            plan=engine.make_plan(self.dataset.tokens[rows].to(dev), self.model_cfg.n_heads, sizes=sizes),
             labels=labels.to(dev),
-            valid=valid.to(dev),
-            loss_weight=(valid.double() / sizes[:, None].double()).to(dev),
+            loss_weight=weight.to(dev),
         )
 
     @property
@@ -188,13 +183,13 @@ class Ensemble:
         for g in self.groups:
             g.opt.zero_grad()
             with engine.matmul_precision(tf32=self.cfg.tf32):
-                logits = _logits(g.params, g.plan)  # (Kg, n_max, C)
+                logits = _logits(g.params, g.plan)  # (R, C)
                 logp = logits.to(LOSS_DTYPES[self.cfg.loss_dtype]).log_softmax(dim=-1)
-                nll = -logp.gather(2, g.labels[..., None])[..., 0]  # (Kg, n_max)
-                loss = (nll * g.loss_weight).sum(dim=1)  # (Kg,): each member's mean loss
+                nll = -logp.gather(1, g.labels[:, None])[:, 0]  # (R,)
+                loss = g.plan.sum_per_model(nll * g.loss_weight)  # (Kg,): each member's mean loss
                 loss.sum().backward()
             g.opt.step()
-            hits = ((logits.detach().argmax(dim=-1) == g.labels) & g.valid).sum(dim=1)
+            hits = g.plan.sum_per_model(logits.detach().argmax(dim=-1) == g.labels)
             losses[g.members] = loss.detach().double().cpu()
             correct[g.members] = hits.cpu()
         self.steps_done += 1
@@ -215,7 +210,8 @@ class Ensemble:
             sel = torch.tensor(keep, device=self.device)
             params = {n: t.detach()[sel].clone().requires_grad_() for n, t in g.params.items()}
             opt = select_members(g.opt, params, keep)
-            self.groups[gi] = self._with_data([g.members[j] for j in keep], params, opt, g.idx[keep])
+            kept = [g.members[j] for j in keep]
+            self.groups[gi] = self._with_data(kept, params, opt, [g.idx[j] for j in keep])
             return
 
     @staticmethod

@@ -11,7 +11,7 @@ from grokcheck import validate
 from grokcheck.errors import InputError
 from grokcheck.transformer.model import tasks
 from grokcheck.transformer.training.convergence import ConvergenceConfig
-from grokcheck.transformer.model.runtime import LOSS_DTYPES, PARAM_DTYPES
+from grokcheck.transformer.training.optim import OptimConfig
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class Member:
         data_seed: seeds the train subset (default: ``seed``), as ``tasks.split`` does.
         train_frac / train_size: the subset as a fraction or an exact size (at most one;
             default fraction 0.3). The test set is the rest of the dataset.
-        lr, weight_decay: AdamW's learning rate and decoupled weight decay.
+        lr, weight_decay: AdamW's learning rate and decoupled weight decay (defaults and
+            checks are :class:`OptimConfig`'s).
         random_labels: train on uniformly random labels (``tasks.random_labels`` with the
             split's seed), as ``TrainConfig`` does.
     """
@@ -32,8 +33,8 @@ class Member:
     data_seed: int | None = None
     train_frac: float | None = None
     train_size: int | None = None
-    lr: float = 1e-3
-    weight_decay: float = 1.0
+    lr: float = OptimConfig.lr
+    weight_decay: float = OptimConfig.weight_decay
     random_labels: bool = False
 
     @property
@@ -48,17 +49,20 @@ class Member:
             raise InputError("train_size", "give train_frac or train_size, not both")
         if self.train_size is not None:
             validate.int_at_least("train_size", self.train_size, 1)
-        validate.positive_float("lr", self.lr)
-        if validate.finite_float("weight_decay", self.weight_decay) < 0:
-            raise InputError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
+        OptimConfig(lr=self.lr, weight_decay=self.weight_decay)  # raises InputError on a bad value
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
+class EnsembleConfig(OptimConfig):
     """An ensemble run: shared settings (Appendix A defaults) and the members.
 
-    ``steps`` is each member's step budget; with ``convergence`` a member stops earlier once
-    the convergence rule fires for it (:mod:`grokcheck.transformer.training.convergence`).
+    AdamW's betas and eps and the loss and parameter dtypes are :class:`OptimConfig`'s, shared
+    by every member. The learning rate and weight decay are each member's own
+    (:class:`Member`), and the stacked models always run the exact table engine, so ``lr``,
+    ``weight_decay`` and ``engine`` keep OptimConfig's defaults here (anything else is an
+    :class:`InputError`). ``steps`` is each member's step budget; with ``convergence`` a member
+    stops earlier once the convergence rule fires for it
+    (:mod:`grokcheck.transformer.training.convergence`).
     """
 
     members: tuple[Member, ...] = (Member(),)
@@ -66,17 +70,18 @@ class EnsembleConfig:
     p: int = 113
     steps: int = 1000
     eval_every: int = 100
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-8
-    loss_dtype: str = "float64"
-    param_dtype: str = "float32"
     tf32: bool = False
     convergence: ConvergenceConfig | None = None  # None: exactly ``steps`` steps per member
     checkpoint_every: int = 1000
     checkpoint_every_s: float = 60.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("lr", "weight_decay"):
+            if getattr(self, name) != getattr(OptimConfig, name):
+                raise InputError(name, f"is set per member in an ensemble (Member.{name})")
+        if self.engine != OptimConfig.engine:
+            raise InputError("engine", "a batched ensemble always runs the exact table engine")
         object.__setattr__(self, "members", tuple(self.members))  # a list is fine too
         if len(self.members) == 0 or not all(isinstance(m, Member) for m in self.members):
             raise InputError("members", "an ensemble needs one or more Member objects")
@@ -90,11 +95,6 @@ class EnsembleConfig:
                 )
         validate.steps("steps", self.steps, 0)
         validate.steps("eval_every", self.eval_every, 1)
-        validate.beta("beta1", self.beta1)
-        validate.beta("beta2", self.beta2)
-        validate.positive_float("eps", self.eps)
-        validate.choice("loss_dtype", self.loss_dtype, LOSS_DTYPES)
-        validate.choice("param_dtype", self.param_dtype, PARAM_DTYPES)
 
 
 def train_size_of(m: Member, n: int) -> int:

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import torch
 
-from grokcheck.transformer.training.convergence import StopRule
 from grokcheck.transformer.analysis.loss_precision import LossPrecision
-from grokcheck.transformer.training.metrics import DIVERGED, Row, Track
+from grokcheck.transformer.training.convergence import StopRule
+from grokcheck.transformer.training.metrics import DIVERGED, MAX_STEPS, Row, Track
 
 
 class Stepper(Protocol):
@@ -67,13 +67,18 @@ class Event:
 
 @dataclass(frozen=True)
 class Schedule:
-    """When to evaluate, when to stop at the latest, and when to checkpoint."""
+    """When to evaluate, when to stop at the latest, and when to checkpoint.
+
+    ``budget_reason`` is why a member that reaches ``budget`` stopped
+    (:mod:`~grokcheck.transformer.training.metrics`): ``MAX_STEPS`` for the cap on a run to a stop
+    rule, ``STEPS`` for a fixed number of steps.
+    """
 
     budget: int
     eval_every: int = 100
     checkpoint_every: int = 1000
     checkpoint_every_s: float = 60.0
-    budget_reason: str = "max_steps"
+    budget_reason: str = MAX_STEPS
 
 
 def is_eval_step(step: int, eval_every: int) -> bool:
@@ -126,7 +131,11 @@ def run_loop(
         row0 = None
         at_end = step >= schedule.budget
         if is_eval_step(step, schedule.eval_every) or at_end:
-            todo = [k for k in active if not tracks[k].rows or tracks[k].last.step != step]
+            todo = [  # a member that diverged at the last step is not evaluated again
+                k
+                for k in active
+                if tracks[k].stopped is None and (not tracks[k].rows or tracks[k].last.step != step)
+            ]
             rows = stepper.evaluate(todo, step) if todo else []
             for k, row in zip(todo, rows, strict=False):
                 row = dataclasses.replace(row, wall_s=round(tracks[k].wall_s, 3))

@@ -1,21 +1,36 @@
-"""What a training run records: typed evaluation rows and per-member milestones.
+"""What a training run records: typed evaluation rows, per-member milestones, why it stopped.
 
 Every run, single or one member of a batched ensemble, keeps one :class:`Track`: its evaluation
 rows (:class:`Row`), the exact first step at which train accuracy reached 100%, the first
-evaluation steps at which test accuracy reached the milestones, and why it stopped. A track is
-plain data, saved in every checkpoint, so a resumed run continues exactly where it stopped.
+evaluation steps at which test accuracy reached the milestones, and why it stopped (one of
+:data:`STOP_REASONS`). A track is plain data, saved in every checkpoint, so a resumed run
+continues exactly where it stopped. A phase's summary reports its last row as
+:data:`FinalMetrics`, a projection of :class:`Row`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, make_dataclass
 from typing import Any
 
-#: why a member stopped, besides its stop rule's reason: a non-finite loss, or ``stop()`` fired
-#: (an interrupted run is not finished: it gets no result and resumes from its checkpoint)
+# Why a run stopped. A stop rule fired (:mod:`grokcheck.transformer.training.convergence`): test
+# accuracy >= 0.99 held (Figure 1a's grokking), or the run converged (Section 5.2's "at
+# convergence"); it reached its step budget: a fixed number of steps, or the cap on a run to a
+# rule; its loss or parameters stopped being finite; or ``stop()`` fired (an interrupted run is
+# not finished: it resumes from its checkpoint).
+GROKKED = "grokked"
+CONVERGED = "converged"
+STEPS = "steps"
+MAX_STEPS = "max_steps"
 DIVERGED = "diverged"
 INTERRUPTED = "interrupted"
+#: every reason a run may give for stopping (``stopped`` in results and summaries)
+STOP_REASONS = (GROKKED, CONVERGED, STEPS, MAX_STEPS, DIVERGED, INTERRUPTED)
+#: the reasons a stop rule gives: the run finished before its budget
+RULE_REASONS = (GROKKED, CONVERGED)
+#: the reasons of a run that used its whole step budget (a larger budget on resume continues it)
+BUDGET_REASONS = (STEPS, MAX_STEPS)
 #: test accuracy milestones recorded by every run
 TEST_MILESTONES = (0.95, 0.99)
 #: circuit fields a row may carry (Appendix B, :mod:`grokcheck.transformer.analysis.circuits`)
@@ -84,6 +99,30 @@ class Row:
         )
 
 
+#: the fields of a row that a phase's summary reports as ``final``: the losses, accuracies,
+#: parameter norm and float32-loss diagnostics, without the row's wall time (the summary has its
+#: own ``wall_s``, and a resumed run must report the same ``final`` as an uninterrupted one)
+FINAL_FIELDS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "param_norm", *PRECISION_FIELDS)
+
+
+def _row_projection(name: str, keep: tuple[str, ...], doc: str) -> type:
+    """A frozen dataclass with the fields of :class:`Row` named in ``keep``, in Row's order and
+    with Row's types and defaults: Row stays the one place where they are declared."""
+    spec = [
+        (f.name, f.type) if f.default is MISSING else (f.name, f.type, field(default=f.default))
+        for f in fields(Row)
+        if f.name in keep
+    ]
+    return make_dataclass(name, spec, frozen=True, namespace={"__doc__": doc, "__module__": __name__})
+
+
+FinalMetrics = _row_projection(
+    "FinalMetrics",
+    FINAL_FIELDS,
+    """A phase's last evaluation: the :data:`FINAL_FIELDS` of its last :class:`Row`.""",
+)
+
+
 @dataclass
 class Track:
     """One run's mutable record. ``stopped`` is ``None`` while the run is going."""
@@ -101,6 +140,11 @@ class Track:
     @property
     def last(self) -> Row:
         return self.rows[-1]
+
+    @property
+    def outcome(self) -> str:
+        """Why the run stopped; :data:`INTERRUPTED` while it is open (it resumes from there)."""
+        return self.stopped or INTERRUPTED
 
     @property
     def step_collapse_f32(self) -> int | None:
@@ -130,6 +174,8 @@ class Track:
             self.train_acc_drops += 1
 
     def stop(self, reason: str, step: int) -> None:
+        if reason not in STOP_REASONS:
+            raise ValueError(f"unknown stop reason {reason!r}")
         self.stopped, self.stop_step = reason, step
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,11 +18,8 @@ import torch
 
 from grokcheck import validate
 from grokcheck.errors import InputError, RunError
+from grokcheck.transformer.model.choices import ENGINES
 from grokcheck.transformer.model.runtime import LOSS_DTYPES, PARAM_DTYPES
-
-#: logits functions: "reference" is the model itself; "auto" is grokcheck.transformer.model.engine's
-#: exact table formulation where it applies (same function and gradients up to rounding)
-ENGINES = ("auto", "reference")
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,8 @@ class StackedAdamW:
     parameters). The passes run on chunks of whole members of about :data:`STEP_CHUNK` elements
     (all passes over one chunk, then the next), so a large stack reads its parameters, gradients
     and moments from memory once per step instead of once per pass; the per-member factors are
-    computed once per step, and temporaries are reused in place.
+    computed once per step, and temporaries are reused in place. Members that share a learning
+    rate take torch's own ``addcdiv_(m, denom, value=-step)``, one pass fewer.
     """
 
     def __init__(
@@ -104,6 +102,7 @@ class StackedAdamW:
         b1, b2 = self.betas
         bc1, bc2_sqrt = 1 - b1**self.t, math.sqrt(1 - b2**self.t)
         neg_step64 = -self.lr / bc1
+        lrs, neg_steps = self.lr.tolist(), neg_step64.tolist()
         factors: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         for k, p in self.params.items():
             g = p.grad
@@ -122,14 +121,17 @@ class StackedAdamW:
                 k1 = min(K, k0 + kc)
                 pc, gc, m, v = p[k0:k1], g[k0:k1], m_all[k0:k1], v_all[k0:k1]
                 if tmp is None or tmp.shape != pc.shape:
-                    tmp, tmp2 = torch.empty_like(pc), torch.empty_like(pc)
+                    tmp, tmp2 = torch.empty_like(pc), None
                 pc.mul_(decay[k0:k1].view(shape))
                 m.lerp_(gc, 1 - b1)
                 v.mul_(b2).addcmul_(gc, gc, value=1 - b2)
                 torch.sqrt(v, out=tmp)
                 tmp.div_(bc2_sqrt).add_(self.eps)  # denom
-                torch.mul(m, neg_step[k0:k1].view(shape), out=tmp2)
-                pc.addcdiv_(tmp2, tmp)
+                if all(lr == lrs[k0] for lr in lrs[k0:k1]):  # one learning rate: torch's own call
+                    pc.addcdiv_(m, tmp, value=neg_steps[k0])
+                else:  # theta + (m * -step) / denom: addcdiv rounds its value times m first too
+                    tmp2 = torch.mul(m, neg_step[k0:k1].view(shape), out=tmp2)
+                    pc.addcdiv_(tmp2, tmp)
 
     def zero_grad(self) -> None:
         for p in self.params.values():

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -25,21 +24,27 @@ from grokcheck.errors import RunError
 from grokcheck.records import to_jsonable
 from grokcheck.runs import DEFAULT_ROOT
 from grokcheck.transformer.model import tasks
-from grokcheck.transformer.training.checkpoint import load_checkpoint, restore_single, save_checkpoint, single_payload
+from grokcheck.transformer.model.model import param_norm
+from grokcheck.transformer.model.runtime import resolve_device
+from grokcheck.transformer.training.checkpoint import load_checkpoint, restore_single
 from grokcheck.transformer.training.convergence import (
     PRETRAIN_CONVERGENCE,
     PRETRAIN_MAX_STEPS,
     ConvergenceConfig,
     converged_rule,
 )
-from grokcheck.transformer.training.loop import Event, Schedule, run_loop
-from grokcheck.transformer.training.metrics import INTERRUPTED, Track
-from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
-from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.training.run_folder import write_metrics
-from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.training.single import single_stepper
-from grokcheck.transformer.training.train import TrainResult, phase_result
+from grokcheck.transformer.training.loop import Event, Schedule
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.training.phase import (
+    Phase,
+    PhaseData,
+    PhaseResult,
+    model_state,
+    phase_result,
+    raise_if_diverged,
+    run_phase,
+    start_model,
+)
 
 DEFAULT_CACHE = DEFAULT_ROOT / "cache"
 
@@ -88,10 +93,28 @@ class Pretrained:
     """A pretrained network: its parameters (``state``, not serialised) and how it got there."""
 
     config: PretrainConfig
-    result: TrainResult
+    result: PhaseResult
     cached: bool
     path: str | None
     state: dict[str, torch.Tensor] = field(repr=False, compare=False, metadata={"json": False})
+
+
+def pretrain_phase(cfg: PretrainConfig) -> Phase:
+    """Pretraining as a :class:`~grokcheck.transformer.training.phase.Phase`: ``cfg.optim``, to
+    the convergence rule, capped at ``max_steps``."""
+    schedule = Schedule(
+        budget=cfg.max_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every
+    )
+    # its run checkpoints are named by the config's key (experiments) or sit in an ungrokking
+    # run whose pretraining config cannot change: resumed as they are
+    return Phase(
+        "pretrain",
+        config=cfg,
+        optim=cfg.optim,
+        schedule=schedule,
+        rule=converged_rule(cfg.convergence),
+        check_resume=False,
+    )
 
 
 def pretrain(
@@ -111,68 +134,45 @@ def pretrain(
         device: where to train it.
         cache_dir: the cache folder (``None``: no cache).
         run_checkpoint: a run folder's checkpoint of this pretraining: written while training
-            (so an interrupted run can continue) and when finished.
+            (so an interrupted run can continue) and when finished, with
+            ``pretrain_metrics.jsonl`` beside it.
         resume: continue from ``run_checkpoint`` if it holds an unfinished pretraining.
-        progress, stop: as for :func:`grokcheck.transformer.training.train.train`; when ``stop`` fires
-            the result says ``stopped == "interrupted"`` and nothing is cached.
+        progress, stop: as for :func:`grokcheck.transformer.training.train.train`; when ``stop``
+            fires the result is stopped as
+            :data:`~grokcheck.transformer.training.metrics.INTERRUPTED` and nothing is cached.
+
+    Raises:
+        RunError: a corrupt or foreign cache file or checkpoint, or a pretraining that diverged.
     """
     dev = resolve_device(device)
-    configure(dev)
+    phase = pretrain_phase(cfg)
     ds = tasks.make_dataset(cfg.task, cfg.p)
-    model = make_model(
-        ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes),
-        seed=cfg.seed,
-        dtype=PARAM_DTYPES[cfg.optim.param_dtype],
-        device=dev,
-    )
-    init_norm = param_norm(model)
+    data = PhaseData(ds, torch.arange(len(ds)))  # every example: there is no test set
     cache = Path(cache_dir) / f"pretrain-{cfg.key()}.pt" if cache_dir is not None else None
     if cache is not None and cache.is_file():
         ckpt = load_checkpoint(cache, kind="pretrain")
         if ckpt["config"] != to_jsonable(cfg):
             raise RunError(f"cached pretrained network {cache} was made with another config; delete it")
-        tracks = restore_single(ckpt, model, None)
+        model = start_model(ds, cfg.optim, cfg.seed, dev)
+        init_norm = param_norm(model)
+        track = restore_single(ckpt, model, None)[0]
         result = phase_result(
-            cfg, ds, tracks[0], ckpt["step"], ckpt["device"], train_size=len(ds), init_norm=init_norm
+            phase, data, track, ckpt["step"], ckpt["device"], init_norm=init_norm, state=model_state(model)
         )
-        return Pretrained(cfg, result, True, str(cache), _state(model))
+        return Pretrained(cfg, result, True, str(cache), result.state)
 
-    optimizer = make_optimizer(model, cfg.optim)
-    tracks, step = [Track()], 0
     run_ckpt = Path(run_checkpoint) if run_checkpoint is not None else None
-    if resume and run_ckpt is not None and run_ckpt.is_file():
-        ckpt = load_checkpoint(run_ckpt, kind="pretrain")
-        tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
-
-    def payload(at: int) -> dict[str, Any]:
-        return {**single_payload(cfg, model, optimizer, tracks, at), "device": str(dev)}
-
-    def save(at: int) -> None:
-        save_checkpoint(run_ckpt, payload(at), kind="pretrain")
-        write_metrics(run_ckpt.parent / "pretrain_metrics.jsonl", tracks[0])
-
-    if tracks[0].stopped is None:
-        stepper = single_stepper(model, optimizer, cfg.optim, ds, torch.arange(len(ds)))
-        step = run_loop(
-            stepper,
-            tracks,
-            start_step=step,
-            schedule=Schedule(
-                budget=cfg.max_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every
-            ),
-            rules=[converged_rule(cfg.convergence)],
-            save=save if run_ckpt is not None else None,
-            progress=progress,
-            stop=stop,
-            phase="pretrain",
-        )
-    result = phase_result(cfg, ds, tracks[0], step, str(dev), train_size=len(ds), init_norm=init_norm)
-    if result.stopped == "diverged":
-        raise RunError(f"pretraining diverged at step {tracks[0].stop_step}; lower the learning rate")
-    if result.stopped != INTERRUPTED and cache is not None:
-        save_checkpoint(cache, payload(step), kind="pretrain")
-    return Pretrained(cfg, result, False, str(cache) if cache is not None else None, _state(model))
-
-
-def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    result = run_phase(
+        phase,
+        data,
+        start=cfg.seed,
+        device=dev,
+        checkpoint=run_ckpt,
+        metrics=run_ckpt.parent / "pretrain_metrics.jsonl" if run_ckpt is not None else None,
+        resume=resume,
+        cache=cache,
+        progress=progress,
+        stop=stop,
+    )
+    raise_if_diverged(result)
+    return Pretrained(cfg, result, False, str(cache) if cache is not None else None, result.state)

@@ -24,44 +24,28 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from grokcheck import validate
-from grokcheck.errors import InputError, RunError
+from grokcheck.errors import InputError
 from grokcheck.records import atomic_write_json
 from grokcheck.transformer.model import tasks
-from grokcheck.transformer.training.checkpoint import (
-    load_checkpoint,
-    restore_single,
-    resumable_checkpoint,
-    save_checkpoint,
-    single_payload,
+from grokcheck.transformer.model.runtime import resolve_device
+from grokcheck.transformer.training.convergence import (
+    UNTIL,
+    ConvergenceConfig,
+    StopRule,
+    converged_rule,
+    grokked_rule,
 )
-from grokcheck.transformer.training.convergence import ConvergenceConfig, StopRule, converged_rule, grokked_rule
-from grokcheck.transformer.training.loop import Event, Schedule, run_loop
-from grokcheck.transformer.training.metrics import DIVERGED, INTERRUPTED, Track
-from grokcheck.transformer.model.model import ModelConfig, make_model, param_norm
-from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
-from grokcheck.transformer.training.run_folder import (
-    check_same_config,
-    divergence_message,
-    remove_stale_temp_files,
-    reopen,
-    track_rows,
-    write_metrics,
-    write_run_config,
-)
-from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.training.single import single_stepper
+from grokcheck.transformer.training.loop import Event, Schedule
+from grokcheck.transformer.training.metrics import CONVERGED, GROKKED, MAX_STEPS, STEPS
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.training.phase import Phase, PhaseData, PhaseResult, raise_if_diverged, run_phase
+from grokcheck.transformer.training.run_folder import check_resumable, row_dicts, write_run_config
 
 DEFAULT_TRAIN_FRAC = 0.3
-UNTIL = ("grokked", "converged")
-RANDOM_LABELS_NOTE = (
-    "random labels: the network was trained on uniformly random train labels, so its test "
-    "accuracy measures nothing it was taught (chance is 1/n_classes)"
-)
 
 
 @dataclass(frozen=True)
@@ -147,7 +131,7 @@ class TrainConfig(OptimConfig):
     def stop_rule(self) -> str:
         if self.until is not None:
             return self.until
-        return "converged" if self.random_labels else "grokked"
+        return CONVERGED if self.random_labels else GROKKED
 
     @property
     def split_seed(self) -> int:
@@ -167,66 +151,23 @@ class TrainConfig(OptimConfig):
         return sp, sp.train_labels
 
 
-@dataclass(frozen=True)
-class Metrics:
-    """Metrics at one step: losses (float64 cross-entropy), accuracies, parameter norm, and the
-    train set's float32-loss diagnostics (:mod:`grokcheck.transformer.analysis.loss_precision`)."""
-
-    step: int
-    train_loss: float
-    train_acc: float
-    test_loss: float | None
-    test_acc: float | None
-    param_norm: float | None
-    collapse_f32: float | None = None
-    loss_gap_f32: float | None = None
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a run reached. ``step_*`` are ``None`` when the milestone was never reached.
-
-    ``step_train_100`` is exact (checked every step); the test milestones are the first
-    evaluation step at which test accuracy reached 0.95 / 0.99. ``train_acc_drops`` counts
-    steps after ``step_train_100`` where train accuracy fell below 100%. ``step_collapse_f32``
-    is the first evaluation step at which a float32 loss was exactly 0 on some train example
-    (softmax collapse, :mod:`grokcheck.transformer.analysis.loss_precision`). ``stopped`` is
-    ``grokked``, ``steps``, ``max_steps``, ``converged``, ``diverged`` or ``interrupted``.
-    """
-
-    task: str
-    p: int | None
-    train_size: int
-    test_size: int
-    steps: int
-    final: Metrics
-    step_train_100: int | None
-    step_test_95: int | None
-    step_test_99: int | None
-    train_acc_drops: int
-    stopped: str
-    wall_s: float
-    device: str
-    loss_dtype: str
-    eps: float
-    threads: int  # torch CPU threads: results are bit-reproducible for the same count
-    out_dir: str | None = None
-    budget: int | None = None  # the step cap this phase ran under
-    converged: bool = False  # its stop rule fired before the cap
-    initial_param_norm: float | None = None
-    random_labels: bool = False
-    note: str | None = None
-    step_collapse_f32: int | None = None
-
-
-def final_metrics(track: Track) -> Metrics:
-    return Metrics(**{f.name: getattr(track.last, f.name) for f in dataclasses.fields(Metrics)})
-
-
 def stop_rule(cfg: TrainConfig) -> StopRule | None:
     if cfg.steps is not None:
         return None
-    return grokked_rule(cfg.hold_steps) if cfg.stop_rule == "grokked" else converged_rule(cfg.convergence)
+    return grokked_rule(cfg.hold_steps) if cfg.stop_rule == GROKKED else converged_rule(cfg.convergence)
+
+
+def train_phase(cfg: TrainConfig) -> Phase:
+    """A grokking run as a :class:`~grokcheck.transformer.training.phase.Phase`: ``cfg``'s optimiser,
+    evaluation and checkpoint schedule, and its stop rule or fixed number of steps."""
+    schedule = Schedule(
+        budget=cfg.budget,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        checkpoint_every_s=cfg.checkpoint_every_s,
+        budget_reason=STEPS if cfg.steps is not None else MAX_STEPS,
+    )
+    return Phase("train", config=cfg, optim=cfg, schedule=schedule, rule=stop_rule(cfg))
 
 
 def train(
@@ -237,7 +178,7 @@ def train(
     resume: bool = False,
     progress: Callable[[Event], None] | None = None,
     stop: Callable[[], bool] | None = None,
-) -> TrainResult:
+) -> PhaseResult:
     """Train one model on ``cfg.task`` and return what it reached (Figure 1a's experiment).
 
     Args:
@@ -246,130 +187,60 @@ def train(
         out_dir: run folder for ``config.json``, ``metrics.jsonl``, ``summary.json``,
             ``curves.png`` and ``checkpoint.pt``; ``None`` writes nothing.
         resume: continue the run in ``out_dir`` from its checkpoint (the config must match
-            except for :data:`RESUMABLE_CHANGES`); a run killed before its first checkpoint
-            starts again from step 0 with its saved config.
+            except for :data:`~grokcheck.transformer.training.run_folder.RESUMABLE_CHANGES`); a
+            run killed before its first checkpoint starts again from step 0 with its saved config.
         progress: called after every step and evaluation.
-        stop: polled between steps; when it returns true the run checkpoints and returns with
-            ``stopped == "interrupted"`` (the CLI sets it on Ctrl-C).
+        stop: polled between steps; when it returns true the run checkpoints and returns,
+            stopped as :data:`~grokcheck.transformer.training.metrics.INTERRUPTED` (the CLI sets
+            it on Ctrl-C).
 
     Raises:
         InputError: CUDA requested but unavailable, or a config that differs on resume.
         RunError: a corrupt checkpoint on resume, or a run that diverged (non-finite loss or
             parameters; the last good checkpoint is kept).
     """
-    dev = resolve_device(device)
-    configure(dev)
-    sp, train_labels = cfg.train_split()
-    ds = sp.dataset
-    mcfg = ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes)
-    model = make_model(mcfg, seed=cfg.seed, dtype=PARAM_DTYPES[cfg.param_dtype], device=dev)
-    init_norm = param_norm(model)
-    optimizer = make_optimizer(model, cfg)
-    tracks, step = [Track()], 0
+    resolve_device(device)  # a bad device is refused before anything is read or written
     out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / "checkpoint.pt" if out is not None else None
     if resume:
-        if out is None:
-            raise InputError("out", "resume needs the run folder")
-        remove_stale_temp_files(out)
-        if resumable_checkpoint(out) is not None:  # else: killed before its first checkpoint
-            ckpt = load_checkpoint(ckpt_path, kind="train")
-            check_same_config(cfg, ckpt["config"], ckpt_path)
-            tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
-            reopen(tracks[0], step, cfg.budget)
-    if out is not None:
-        write_run_config(out, "train", cfg)
-
-    def save(at: int) -> None:
-        if tracks[0].stopped != DIVERGED:  # keep the last good checkpoint
-            save_checkpoint(ckpt_path, single_payload(cfg, model, optimizer, tracks, at), kind="train")
-        write_metrics(out / "metrics.jsonl", tracks[0])
-
-    stepper = single_stepper(
-        model, optimizer, cfg, ds, sp.train_idx, train_labels=train_labels, circuits=cfg.circuits
-    )
-    schedule = Schedule(
-        budget=cfg.budget,
-        eval_every=cfg.eval_every,
-        checkpoint_every=cfg.checkpoint_every,
-        checkpoint_every_s=cfg.checkpoint_every_s,
-        budget_reason="steps" if cfg.steps is not None else "max_steps",
-    )
-    step = run_loop(
-        stepper,
-        tracks,
-        start_step=step,
-        schedule=schedule,
-        rules=[stop_rule(cfg)],
-        save=save if out is not None else None,
+        check_resumable(out)
+    sp, train_labels = cfg.train_split()
+    data = PhaseData(sp.dataset, sp.train_idx, train_labels, cfg.random_labels, cfg.circuits)
+    result = run_phase(
+        train_phase(cfg),
+        data,
+        start=cfg.seed,
+        device=device,
+        checkpoint=out / "checkpoint.pt" if out is not None else None,
+        metrics=out / "metrics.jsonl" if out is not None else None,
+        resume=resume,
+        on_start=(lambda: write_run_config(out, "train", cfg)) if out is not None else None,
         progress=progress,
         stop=stop,
-        phase="train",
     )
-    result = phase_result(
-        cfg, ds, tracks[0], step, str(dev), train_size=len(sp.train_idx), init_norm=init_norm
-    )
-    result = dataclasses.replace(result, out_dir=str(out) if out is not None else None)
     if out is not None:
+        result = dataclasses.replace(result, out_dir=str(out))
         atomic_write_json(out / "summary.json", result)
-        from grokcheck.transformer.analysis.plots import plot_curves
-
-        plot_curves(track_rows(tracks[0]), out / "curves.png", title=run_title(cfg, result), result=result)
-        if cfg.circuits:  # Figure 9 (C_trig, C_mem, parameter norm) and the progress measures
-            from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves
-
-            plot_circuit_curves(
-                track_rows(tracks[0]),
-                out / "circuits.png",
-                title=run_title(cfg, result),
-                o_t_key="o_t",
-                o_m_key="o_m",
-                chance=math.log(ds.p),
-            )
-    if result.stopped == DIVERGED:
-        raise RunError(divergence_message(cfg, tracks[0], out))
+        _plot(cfg, result, out)
+    raise_if_diverged(result)
     return result
 
 
-def phase_result(
-    cfg: Any,
-    ds: tasks.Dataset,
-    track: Track,
-    step: int,
-    device: str,
-    *,
-    train_size: int,
-    init_norm: float | None,
-) -> TrainResult:
-    """A phase's summary from its track (``stopped`` is ``interrupted`` while it is open)."""
-    stopped = track.stopped or INTERRUPTED
-    return TrainResult(
-        task=cfg.task,
-        p=ds.p,
-        train_size=train_size,
-        test_size=len(ds) - train_size,
-        steps=step,
-        final=final_metrics(track),
-        step_train_100=track.step_train_100,
-        step_test_95=track.step_test_95,
-        step_test_99=track.step_test_99,
-        train_acc_drops=track.train_acc_drops,
-        stopped=stopped,
-        wall_s=round(track.wall_s, 3),
-        device=device,
-        loss_dtype=cfg.loss_dtype,
-        eps=cfg.eps,
-        threads=torch.get_num_threads(),
-        budget=getattr(cfg, "budget", None),
-        converged=stopped in ("converged", "grokked"),
-        initial_param_norm=init_norm,
-        random_labels=bool(getattr(cfg, "random_labels", False)),
-        note=RANDOM_LABELS_NOTE if getattr(cfg, "random_labels", False) else None,
-        step_collapse_f32=track.step_collapse_f32,
-    )
+def _plot(cfg: TrainConfig, result: PhaseResult, out: Path) -> None:
+    """``curves.png`` and, with circuits, ``circuits.png`` (Figure 9: C_trig, C_mem, parameter
+    norm, and the progress measures)."""
+    from grokcheck.transformer.analysis.plots import plot_curves
+
+    rows, title = row_dicts(result.rows), run_title(cfg, result)
+    plot_curves(rows, out / "curves.png", title=title, result=result)
+    if cfg.circuits:
+        from grokcheck.transformer.analysis.circuit_plots import plot_circuit_curves
+
+        plot_circuit_curves(
+            rows, out / "circuits.png", title=title, o_t_key="o_t", o_m_key="o_m", chance=math.log(result.p)
+        )
 
 
-def run_title(cfg: TrainConfig, r: TrainResult) -> str:
+def run_title(cfg: TrainConfig, r: PhaseResult) -> str:
     what = tasks.TASKS[cfg.task].formula
     labels = ", random labels" if r.random_labels else ""
     return f"{what}{'' if r.p is None else f', p={r.p}'}: train {r.train_size}, test {r.test_size}{labels}"

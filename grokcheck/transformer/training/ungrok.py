@@ -18,34 +18,17 @@ from pathlib import Path
 import torch
 
 from grokcheck import validate
-from grokcheck.errors import InputError, RunError
+from grokcheck.errors import InputError
 from grokcheck.records import atomic_write_json
 from grokcheck.transformer.model import tasks
-from grokcheck.transformer.training.checkpoint import (
-    load_checkpoint,
-    restore_single,
-    resumable_checkpoint,
-    save_checkpoint,
-    single_payload,
-)
+from grokcheck.transformer.model.runtime import resolve_device
 from grokcheck.transformer.training.convergence import ConvergenceConfig, converged_rule
-from grokcheck.transformer.training.loop import Event, Schedule, run_loop
-from grokcheck.transformer.training.metrics import DIVERGED, INTERRUPTED, Track
-from grokcheck.transformer.model.model import ModelConfig, make_model
-from grokcheck.transformer.training.optim import OptimConfig, make_optimizer
+from grokcheck.transformer.training.loop import Event, Schedule
+from grokcheck.transformer.training.metrics import INTERRUPTED, MAX_STEPS, STEPS
+from grokcheck.transformer.training.optim import OptimConfig
+from grokcheck.transformer.training.phase import Phase, PhaseData, PhaseResult, raise_if_diverged, run_phase
 from grokcheck.transformer.training.pretrain import DEFAULT_CACHE, PretrainConfig, pretrain
-from grokcheck.transformer.training.run_folder import (
-    check_same_config,
-    divergence_message,
-    remove_stale_temp_files,
-    reopen,
-    track_rows,
-    write_metrics,
-    write_run_config,
-)
-from grokcheck.transformer.model.runtime import PARAM_DTYPES, configure, resolve_device
-from grokcheck.transformer.training.single import single_stepper
-from grokcheck.transformer.training.train import TrainResult, phase_result
+from grokcheck.transformer.training.run_folder import check_resumable, row_dicts, write_run_config
 
 
 @dataclass(frozen=True)
@@ -130,12 +113,27 @@ class UngrokResult:
     """
 
     reduced_size: int
-    pretrain: TrainResult
-    ungrok: TrainResult | None  # None when interrupted during pretraining
+    pretrain: PhaseResult
+    ungrok: PhaseResult | None  # None when interrupted during pretraining
     step_test_below_half: int | None
     pretrain_cached: bool
     cache_path: str | None
     out_dir: str | None = None
+
+
+def ungrok_phase(cfg: UngrokConfig) -> Phase:
+    """Phase 2 as a :class:`~grokcheck.transformer.training.phase.Phase`: a fresh AdamW with
+    ``cfg``'s settings, to the convergence rule (capped) or for exactly ``ungrok_steps``."""
+    fixed = cfg.ungrok_steps is not None
+    schedule = Schedule(
+        budget=cfg.budget,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        checkpoint_every_s=cfg.checkpoint_every_s,
+        budget_reason=STEPS if fixed else MAX_STEPS,
+    )
+    rule = None if fixed else converged_rule(cfg.convergence)
+    return Phase("ungrok", config=cfg, optim=cfg, schedule=schedule, rule=rule)
 
 
 def ungrok(
@@ -160,13 +158,9 @@ def ungrok(
         progress, stop: as for :func:`grokcheck.transformer.training.train.train`.
     """
     dev = resolve_device(device)
-    configure(dev)
     out = Path(out_dir) if out_dir is not None else None
     if resume:
-        if out is None:
-            raise InputError("out", "resume needs the run folder")
-        remove_stale_temp_files(out)
-        resumable_checkpoint(out)  # a finished run without its checkpoint is refused here
+        check_resumable(out)  # a finished run without its checkpoint is refused here
     if out is not None:
         write_run_config(out, "ungrok", cfg)
     pre = pretrain(
@@ -182,61 +176,32 @@ def ungrok(
         return UngrokResult(cfg.reduced_size, pre.result, None, None, pre.cached, pre.path, _str(out))
 
     sp, _ = cfg.train_split()
-    ds = sp.dataset
-    model = make_model(
-        ModelConfig(n_vocab=ds.n_vocab, n_classes=ds.n_classes), dtype=PARAM_DTYPES[cfg.param_dtype]
-    )
-    model.load_state_dict(pre.state)
-    model.to(dev)
-    optimizer = make_optimizer(model, cfg)
-    tracks, step = [Track()], 0
-    ckpt_path = out / "checkpoint.pt" if out is not None else None
-    if resume and ckpt_path is not None and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, kind="ungrok")
-        check_same_config(cfg, ckpt["config"], ckpt_path)
-        tracks, step = restore_single(ckpt, model, optimizer), ckpt["step"]
-        reopen(tracks[0], step, cfg.budget)
-
-    def save(at: int) -> None:
-        if tracks[0].stopped != DIVERGED:
-            save_checkpoint(ckpt_path, single_payload(cfg, model, optimizer, tracks, at), kind="ungrok")
-        write_metrics(out / "metrics.jsonl", tracks[0])
-
-    stepper = single_stepper(model, optimizer, cfg, ds, sp.train_idx, circuits=cfg.circuits)
-    fixed = cfg.ungrok_steps is not None
-    step = run_loop(
-        stepper,
-        tracks,
-        start_step=step,
-        schedule=Schedule(
-            budget=cfg.budget,
-            eval_every=cfg.eval_every,
-            checkpoint_every=cfg.checkpoint_every,
-            checkpoint_every_s=cfg.checkpoint_every_s,
-            budget_reason="steps" if fixed else "max_steps",
-        ),
-        rules=[None if fixed else converged_rule(cfg.convergence)],
-        save=save if out is not None else None,
+    ung = run_phase(
+        ungrok_phase(cfg),
+        PhaseData(sp.dataset, sp.train_idx, circuits=cfg.circuits),
+        start=pre.state,
+        device=dev,
+        checkpoint=out / "checkpoint.pt" if out is not None else None,
+        metrics=out / "metrics.jsonl" if out is not None else None,
+        resume=resume,
         progress=progress,
         stop=stop,
-        phase="ungrok",
     )
-    ung = phase_result(cfg, ds, tracks[0], step, str(dev), train_size=len(sp.train_idx), init_norm=None)
-    below = next((r.step for r in tracks[0].rows if r.test_acc is not None and r.test_acc < 0.5), None)
+    below = next((r.step for r in ung.rows if r.test_acc is not None and r.test_acc < 0.5), None)
     result = UngrokResult(cfg.reduced_size, pre.result, ung, below, pre.cached, pre.path, _str(out))
     if out is not None:
         atomic_write_json(out / "summary.json", result)
         from grokcheck.transformer.analysis.plots import plot_ungrok
 
+        ds = sp.dataset
         what = tasks.TASKS[cfg.task].formula
         where = "" if ds.p is None else f", p={ds.p}"
         title = (
             f"Ungrokking {what}{where}: pretrained on all {len(ds)} ({pre.result.steps} "
             f"steps),\nthen trained on D'={cfg.reduced_size}; test = the other {len(sp.test_idx)}"
         )
-        plot_ungrok(track_rows(tracks[0]), out / "ungrok.png", title=title)
-    if ung.stopped == DIVERGED:
-        raise RunError(divergence_message(cfg, tracks[0], out))
+        plot_ungrok(row_dicts(ung.rows), out / "ungrok.png", title=title)
+    raise_if_diverged(ung)
     return result
 
 
