@@ -16,7 +16,7 @@ import json
 import torch
 from common import interleaved, median_ms
 
-from grokcheck.transformer.model import engine
+from grokcheck.transformer.model import runtime
 from grokcheck.transformer.training.ensemble import Ensemble, EnsembleConfig, Member
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    engine.tune_malloc()
+    runtime.tune_malloc()
     ks = [int(k) for k in args.ks.split(",")]
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
     rows = []

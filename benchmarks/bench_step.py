@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from common import count_flops, interleaved, matmul_peak_gflops, median_ms, page_faults
 from naive import NaiveTransformer
 
-from grokcheck.transformer.model import engine, tasks
-from grokcheck.transformer.training import loop
+from grokcheck.transformer.model import engine, runtime, tasks
 from grokcheck.transformer.model.model import ModelConfig, make_model
 
 
@@ -43,7 +42,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.no_tune_malloc:
-        engine.tune_malloc()
+        runtime.tune_malloc()
 
     ds = tasks.make_dataset("add", args.p)
     sp = tasks.split(ds, train_frac=args.train_frac, seed=0)
@@ -98,10 +97,13 @@ def main() -> None:
     faults = (page_faults() - f0) / (args.reps * len(steps))
     peak = max(peak, matmul_peak_gflops())  # before and after: the better of the two
 
-    # one evaluation (train + test sets, as the loop does it) with the engine
+    # one evaluation of the whole dataset (train and test sets, as the loop's evaluation does it:
+    # the engine's forward, a float64 loss and accuracy per example, no gradient)
     def evaluate():
-        loop.evaluate(fast, tok, lab)
-        loop.evaluate(fast, sp.test_tokens, sp.test_labels)
+        with torch.no_grad():
+            logits = fast(ds.tokens)
+            F.cross_entropy(logits.double(), ds.labels, reduction="none")
+            (logits.argmax(dim=-1) == ds.labels).sum()
 
     eval_ms = median_ms(interleaved({"eval": evaluate}, warmup=2, reps=max(5, args.reps // 3))["eval"])
     med = {k: median_ms(v) for k, v in times.items()}

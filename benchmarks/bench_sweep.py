@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import interleaved, matmul_peak_gflops, median_ms
+from common import count_flops, interleaved, matmul_peak_gflops, median_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +55,9 @@ def version(pkg: str) -> types.SimpleNamespace:
     t = f"{pkg}.transformer"
     return types.SimpleNamespace(
         engine=first(f"{t}.model.engine", f"{t}.engine"),
+        # the allocator tuning: runtime's now, the engine's in older revisions
+        tune_malloc=getattr(first(f"{t}.model.runtime", f"{t}.runtime"), "tune_malloc", None)
+        or first(f"{t}.model.engine", f"{t}.engine").tune_malloc,
         ensemble=first(f"{t}.training.ensemble", f"{t}.ensemble"),
         model=first(f"{t}.model.model", f"{t}.model"),
         tasks=first(f"{t}.model.tasks", f"{t}.tasks"),
@@ -148,10 +151,13 @@ def main() -> None:
     if torch.device(args.device).type == "cpu" and args.malloc != "none":
         if args.malloc == "baseline" and not args.baseline_rev:
             raise SystemExit("--malloc baseline needs --baseline-rev")
-        versions["now" if args.malloc == "now" else args.baseline_rev].engine.tune_malloc()
+        versions["now" if args.malloc == "now" else args.baseline_rev].tune_malloc()
     peak = matmul_peak_gflops(args.device)
     rows = []
+    bound_ms = {}  # the FLOP bound of one member-step: the engine's FLOPs at the measured peak
     for size in sizes:
+        flops = count_flops(ensemble_step(versions["now"], 1, size, args.p, args.device))
+        bound_ms[size] = flops / (peak * 1e6)
         fns, per = {}, {}
         for ver, mods in versions.items():
             fns[(ver, "single")] = single_step(mods.engine, size, args.p, args.device)
@@ -181,6 +187,7 @@ def main() -> None:
         "reps": args.reps,
         "malloc": args.malloc,
         "matmul_peak_gflops": round(peak, 1),
+        "bound_ms": {str(size): round(ms, 3) for size, ms in bound_ms.items()},
         "rows": rows,
     }
     if args.json:
@@ -189,15 +196,25 @@ def main() -> None:
     paths = ["single"] + [f"K={K}{g}" for K in ks for g in [""] + [f"/g{r}" for r in bounds]]
     print(
         f"p={args.p} add, {args.device}, {result['threads']} threads, {args.reps} reps, "
-        f"fp32 matmul peak {peak:.0f} GFLOP/s; ms per member-step (median)"
+        f"fp32 matmul peak {peak:.0f} GFLOP/s; ms per member-step (median); bound = the engine's "
+        f"FLOPs per member-step at that peak; x bound = the largest K against it"
     )
-    print(f"{'D_prime':>7} {'version':>10} " + " ".join(f"{c:>{max(8, len(c))}}" for c in paths))
+    last = f"K={ks[-1]}"
+    print(
+        f"{'D_prime':>7} {'version':>10} "
+        + " ".join(f"{c:>{max(8, len(c))}}" for c in paths)
+        + f" {'bound':>8} {'x bound':>8}"
+    )
     for size in sizes:
         for ver in versions:
             cells = {
                 r["path"]: r["ms_per_member_step"] for r in rows if r["size"] == size and r["version"] == ver
             }
-            print(f"{size:7d} {ver:>10} " + " ".join(f"{cells[c]:{max(8, len(c))}.2f}" for c in paths))
+            print(
+                f"{size:7d} {ver:>10} "
+                + " ".join(f"{cells[c]:{max(8, len(c))}.2f}" for c in paths)
+                + f" {bound_ms[size]:8.2f} {cells[last] / bound_ms[size]:8.2f}"
+            )
 
 
 if __name__ == "__main__":

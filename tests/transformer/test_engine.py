@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grokcheck.errors import InputError
-from grokcheck.transformer.model import engine
+from grokcheck.transformer.model import engine, runtime
 from grokcheck.transformer.model.model import ModelConfig, Transformer, make_model
 from grokcheck.transformer.model.tasks import TASKS, make_dataset
 
@@ -287,8 +287,8 @@ def test_plan_cache_is_per_tensor_and_sees_in_place_writes() -> None:
 
 
 def test_tune_malloc_is_idempotent() -> None:
-    first = engine.tune_malloc()
-    assert engine.tune_malloc() is first
+    first = runtime.tune_malloc()
+    assert runtime.tune_malloc() is first
     assert isinstance(first, bool)
 
 
@@ -320,9 +320,9 @@ def test_cuda_float64_matches_the_cpu_reference() -> None:
 
 _FAULTS = """
 import resource, sys, torch
-from grokcheck.transformer.model import engine
+from grokcheck.transformer.model import runtime
 if sys.argv[1] == "tuned":
-    assert engine.tune_malloc()
+    assert runtime.tune_malloc()
 def fill():
     t = torch.empty(20 * 2**20)  # 80 MB: above glibc's largest mmap threshold
     t.fill_(1.0)
@@ -341,7 +341,7 @@ def test_tune_malloc_keeps_large_buffers_mapped() -> None:
     import subprocess
     import sys
 
-    if not engine.tune_malloc():
+    if not runtime.tune_malloc():
         pytest.skip("not glibc")
 
     def faults(mode: str) -> int:

@@ -28,9 +28,7 @@ class Stub:
     def evaluate(self, members, step):
         self.evaluated += [(k, step) for k in members]
         bad = step > self.bad_from
-        return [
-            Row(step, math.nan if k == 0 and bad else 1.0, 0.5, 1.0, 0.5, 1.0) for k in members
-        ]
+        return [Row(step, math.nan if k == 0 and bad else 1.0, 0.5, 1.0, 0.5, 1.0) for k in members]
 
     def retire(self, k):
         pass

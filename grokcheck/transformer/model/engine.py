@@ -37,7 +37,8 @@ not otherwise, and :func:`make_forward` then falls back to the model.
 The core lives in :mod:`.plans` (what depends only on the tokens) and :mod:`.tables` (the
 tables, the gather and their hand-written backward passes) and is re-exported here; this
 module adds the single-model drop-in (:class:`FastForward`, :func:`make_forward`) and the
-process settings (:func:`tune_malloc`, :func:`matmul_precision`). Everything is written for a
+TF32 switch (:func:`matmul_precision`); the allocator tuning is
+:func:`grokcheck.transformer.model.runtime.tune_malloc`. Everything is written for a
 stack of K models (leading axis K), each with its own examples (any number each, laid end to
 end), so :mod:`.ensemble` reuses it; a single model is K = 1. Shapes: K models, n examples per
 model, T positions (Pv varying, Pc constant), Rv table rows (varying (token, position) pairs
@@ -48,8 +49,6 @@ to a multiple of 16.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
@@ -138,7 +137,8 @@ def make_forward(model: torch.nn.Module, engine: str = "auto") -> Callable[[torc
 
     ``engine``: ``"auto"`` uses :class:`FastForward` for the reference transformer (it falls
     back to the model itself for any token set where it is not exact); ``"reference"`` is the
-    model. Process-wide allocator tuning is :func:`tune_malloc`, called by
+    model. Process-wide allocator tuning
+    (:func:`~grokcheck.transformer.model.runtime.tune_malloc`) is done by
     :func:`grokcheck.transformer.model.runtime.configure`, not here.
 
     Raises:
@@ -166,40 +166,3 @@ def matmul_precision(*, tf32: bool = False) -> Iterator[None]:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-
-# --- allocator -------------------------------------------------------------------------------
-
-#: glibc ``mallopt`` settings close to the GLIBC_TUNABLES that, set before start, removed the
-#: per-step page faults on a 2-core CPU (mmap_threshold=32 MiB, trim_threshold=4 GiB,
-#: top_pad=256 MiB; mallopt takes an int, so the trim threshold is 2 GiB),
-#: plus mmap_max=0: glibc caps the mmap threshold at 32 MiB, and an ensemble group's buffers
-#: (e.g. 32 members x 800 examples x 640 floats, 65 MB) above it were mmap'd and page-faulted
-#: in at every step (~25k faults per step); with mmap_max=0 every block comes from the heap.
-#: Keys: M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_MAX = -4.
-_MALLOPT = {-3: 32 * 2**20, -1: 2**31 - 1, -2: 256 * 2**20, -4: 0}
-_malloc_tuned: bool | None = None
-
-
-def tune_malloc() -> bool:
-    """Keep freed memory in glibc's heap so each step's buffers reuse already-mapped pages.
-
-    With glibc's defaults every step's multi-megabyte buffers are returned to the OS and
-    page-faulted back in (measured on a 2-core CPU: ~5000 page faults and 8-11 ms of system time
-    per step); blocks above 32 MiB (glibc's largest mmap threshold) would still be, so mmap is off.
-    ``mallopt`` sets at run time what the ``GLIBC_TUNABLES`` environment variable sets at start,
-    so no re-exec is needed. It changes only the allocator's speed and the process's resident
-    memory (freed memory is kept for reuse instead of being returned), never a result.
-    Process-wide and idempotent; returns whether it applied (false where libc is not glibc).
-    """
-    global _malloc_tuned
-    if _malloc_tuned is None:
-        _malloc_tuned = False
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):
-            return False
-        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-        _malloc_tuned = all(mallopt(k, v) == 1 for k, v in _MALLOPT.items())
-    return _malloc_tuned
