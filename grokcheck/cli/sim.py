@@ -77,9 +77,7 @@ def sim(
     Losses are Appendix C's (cross-entropy plus L_wd); the cross-entropies alone are reported
     beside them. Progress of long runs goes to stderr.
     """
-    from grokcheck.errors import FolderError, GrokcheckError
-    from grokcheck.runs import preflight_writable, prepare_run_dir
-    from grokcheck.sim.run import Settings, panel_configs, report_json, run_figure
+    from grokcheck.sim.run import Settings, report_json, run_sim
 
     given = {
         "steps": steps,
@@ -98,22 +96,10 @@ def sim(
     if wd_half:
         overrides["wd_half"] = True
     settings = Settings(threshold=threshold, tol=tol, max_steps=max_steps)
-    panel_configs(fig.value, overrides, settings)  # every value checked before a folder exists
-    if out is not None:
-        preflight_writable(out, "--out")  # a name too long, a file in the way or above it
-        if out.is_dir() and any(out.iterdir()):
-            # sim cannot continue a run (it has no --resume): a new folder is the only way on
-            raise FolderError(f"--out {out} already holds files; choose a new or empty folder for this run")
-    folder = prepare_run_dir("sim", out)
-    try:
-        with Reporter("sim", quiet_s=2.0) as progress:
-            report = run_figure(
-                fig.value, overrides, settings=settings, out=folder, figures=plots, progress=progress.sim
-            )
-    except GrokcheckError:
-        if not any(folder.iterdir()):  # leave no empty run folder behind a failed run
-            folder.rmdir()
-        raise
+    with Reporter("sim", quiet_s=2.0) as progress:
+        report = run_sim(
+            fig.value, overrides, settings=settings, out=out, figures=plots, progress=progress.sim
+        )
     if json_out:
         emit_json(report_json(report))
     else:

@@ -291,6 +291,43 @@ def run_figure(
     return report
 
 
+def run_sim(
+    figure: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings = Settings(),
+    out: Path | None = None,
+    figures: bool = True,
+    progress: PanelProgress | None = None,
+) -> SimReport:
+    """``grokcheck sim``: :func:`run_figure` into a new run folder (``out``, or a new one under
+    ``runs/``), after every value and the folder are checked.
+
+    A simulation has no resume, so ``out`` must be new or empty; a run that fails before
+    writing anything leaves no empty folder behind.
+
+    Raises:
+        InputError: a value out of range. FolderError: ``out`` cannot be used.
+    """
+    from grokcheck.errors import FolderError, GrokcheckError
+    from grokcheck.runs import preflight_writable, prepare_run_dir
+
+    panel_configs(figure, overrides, settings)  # every value checked before a folder exists
+    if out is not None:
+        preflight_writable(out, "--out")  # a name too long, a file in the way or above it
+        if out.is_dir() and any(out.iterdir()):
+            raise FolderError(f"--out {out} already holds files; choose a new or empty folder for this run")
+    folder = prepare_run_dir("sim", out)
+    try:
+        return run_figure(
+            figure, overrides, settings=settings, out=folder, figures=figures, progress=progress
+        )
+    except GrokcheckError:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def report_json(report: SimReport) -> dict[str, Any]:
     """The JSON object ``--json`` prints: a single panel's fields at the top level, or, for
     ``--fig 2``, the three panels under ``panels``."""
