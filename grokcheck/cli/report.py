@@ -44,18 +44,12 @@ def report(
     The HTML page is self-contained (no scripts, nothing loaded from a network). A file that is
     not a report grokcheck wrote is never overwritten.
     """
-    from grokcheck.report import build_report
-    from grokcheck.report.write import plan, save
+    from grokcheck.report.write import report_folder
 
     formats = ("html", "md") if fmt is Format.both else (fmt.value,)
-    paths = plan(folder, out, formats)  # every target checked before anything is written
-    built = build_report(folder)
-    written = save(built, paths)
+    written = report_folder(folder, out=out, formats=formats)
     if json_out:
-        emit_json(
-            {"kind": built.kind, "status": built.status or None, "counts": built.counts(),
-             "files": [str(p) for p in written]}
-        )  # fmt: skip
+        emit_json(written.to_json())
         return
-    for p in written:
+    for p in written.files:
         typer.echo(str(p))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,34 @@ def write_report(
     root = Path(root)
     if verify is not None:
         write_verify_record(root, verify)
-    paths = plan(root, out, formats)
-    return save(build_report(root), paths)
+    return report_folder(root, out=out, formats=formats).files
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A report written to ``files``, and what ``grokcheck report --json`` says of it."""
+
+    report: Report
+    files: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "kind": r.kind,
+            "status": r.status or None,
+            "counts": r.counts(),
+            "files": [str(p) for p in self.files],
+        }
+
+
+def report_folder(
+    root: str | Path, *, out: str | Path | None = None, formats: Sequence[str] = FORMATS
+) -> WrittenReport:
+    """``grokcheck report``: check ``root`` and every target, then build the report and write it
+    in each format (arguments as for :func:`write_report`)."""
+    paths = plan(root, out, formats)  # every target checked before anything is written
+    report = build_report(Path(root))
+    return WrittenReport(report, save(report, paths))
 
 
 def plan(root: str | Path, out: str | Path | None, formats: Sequence[str]) -> dict[str, Path]:
