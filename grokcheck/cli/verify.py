@@ -27,7 +27,7 @@ def verify(
         typer.Option(
             "--full",
             help="Longer checks, and run the quick-scale experiments for P1-P4 "
-            "(~42 min measured on 2 shared CPU cores).",
+            "(~48 min measured on 2 shared CPU cores).",
         ),
     ] = False,
     from_dir: Annotated[

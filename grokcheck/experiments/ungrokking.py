@@ -80,13 +80,17 @@ def transition(sizes: Sequence[int], accs: Sequence[float], weight_decay: float 
     return Transition(weight_decay, tuple(d), tuple(a), d_lo, d_hi, None if cr is None else cr[2], sharp)
 
 
-def _ungrok_rows(table: Table, task: str) -> tuple[list[dict], int]:
+def _all_ungrok_rows(table: Table, task: str) -> list[dict]:
     # the hysteresis experiment's runs from the grokked network are judged in their own row
-    rows = [
+    return [
         r
         for r in rows_of(table)
         if r.get("kind") == "ungrok" and r.get("task") == task and r.get("experiment") != "hysteresis"
     ]
+
+
+def _ungrok_rows(table: Table, task: str) -> tuple[list[dict], int]:
+    rows = _all_ungrok_rows(table, task)
     used = [r for r in rows if r.get("converged") and ok(r.get("test_acc"))]
     return used, len(rows) - len(used)
 
@@ -130,10 +134,14 @@ def p2_ungrokking(table: Table, task: str = "add") -> Check:
 
     Per weight decay with 3+ sizes: PASS when the mean test accuracy is >= HIGH at and above
     D_hi, <= LOW at and below D_lo and D_hi / D_lo <= SHARP_FACTOR. A flat curve, or a fall
-    spread over more than Figure 7's factor in D', fails.
+    spread over more than Figure 7's factor in D', fails. A curve that is not sharp only where
+    grid sizes are missing because their runs did not converge (below D_hi, or anywhere when
+    there is no D_hi) is undecided, not refuted: the row is not run unless another weight
+    decay fails.
     """
     trs, left = transitions(table, task)
     trs = [t for t in trs if len(t.sizes) >= 3]
+    unconverged = _unconverged_sizes(table, task)
     claim = (
         f"test acc falls from >= {HIGH} to <= {LOW} within a factor {SHARP_FACTOR:g} in D' (Figure 7's span)"
     )
@@ -147,7 +155,17 @@ def p2_ungrokking(table: Table, task: str = "add") -> Check:
             {"not_converged": left},
         )
 
+    def missing(t: Transition) -> list[int]:
+        """Grid sizes without every seed converged that could move D_lo or D_hi."""
+        if t.sharp:
+            return []
+        top = math.inf if t.d_hi is None else t.d_hi
+        return sorted(d for d in unconverged.get(t.weight_decay, ()) if d < top)
+
     def part(t: Transition) -> str:
+        if missing(t):
+            sizes = ", ".join(map(str, missing(t)))
+            return f"wd {t.weight_decay:g}: undecided, D' = {sizes} not converged"
         if t.sharp:
             return f"wd {t.weight_decay:g}: {t.d_lo}->{t.d_hi} (x{t.d_hi / t.d_lo:.2f})"
         if t.d_lo is None or t.d_hi is None:
@@ -169,8 +187,28 @@ def p2_ungrokking(table: Table, task: str = "add") -> Check:
             for t in trs
         ],
     }
-    status = "pass" if all(t.sharp for t in trs) else "fail"
+    if all(t.sharp for t in trs):
+        status = "pass"
+    elif any(not t.sharp and not missing(t) for t in trs):
+        status = "fail"
+    else:
+        status = "not_run"
+    details["undecided"] = {str(t.weight_decay): missing(t) for t in trs if missing(t)}
     return verdict("P2" + _tag(task), status, "; ".join(map(part, trs)), _src(task), claim, details)
+
+
+def _unconverged_sizes(table: Table, task: str) -> dict[float, set[int]]:
+    """Per weight decay, the grid sizes (run by every seed of it) where some seed's run did not
+    converge: the sizes a converged-only curve is missing."""
+    out: dict[float, set[int]] = {}
+    for (wd,), rs in _by(_all_ungrok_rows(table, task), "weight_decay").items():
+        seeds = {r["seed"] for r in rs}
+        for (d,), at in _by(rs, "train_size").items():
+            if {r["seed"] for r in at} == seeds and not all(
+                r.get("converged") and ok(r.get("test_acc")) for r in at
+            ):
+                out.setdefault(float(wd), set()).add(int(d))
+    return out
 
 
 @dataclass(frozen=True)

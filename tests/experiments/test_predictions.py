@@ -125,6 +125,33 @@ def test_p2_not_run_without_ungrok_runs_or_converged_runs():
     assert v.status == "not_run" and v.details["not_converged"] == len(t)
 
 
+def test_p2_is_undecided_where_the_missing_sizes_did_not_converge():
+    """The fall's bottom lies among memorising runs that had not converged: a converged-only
+    curve that never reaches LOW is missing data, not a refutation (the quick scale's case)."""
+    full = fig7_table()
+    low = set(FIG7_SIZES[:2])  # the two sizes near 0 did not converge
+    t = [dict(r, converged=False) if r["train_size"] in low else r for r in full]
+    v = P.p2_ungrokking(t)
+    assert v.status == "not_run", v.figure
+    assert "undecided" in v.figure and v.details["undecided"] == {"1.0": [390, 488]}
+    # the same runs all converged: the rule decides (Figure 7 passes)
+    assert P.p2_ungrokking(full).status == "pass"
+
+
+def test_p2_undecided_never_hides_a_conclusive_failure():
+    # controls: flat curves with every size converged still fail, also beside an undecided one
+    flat = [row(d=d, wd=2.0, acc=0.5) for d in SIZES]
+    assert P.p2_ungrokking(flat).status == "fail"
+    t = [dict(r, converged=False) if r["train_size"] in (390, 488) else r for r in fig7_table()]
+    v = P.p2_ungrokking(t + flat)
+    assert v.status == "fail" and "undecided" in v.figure
+    # a missing size above the observed fall changes nothing: a spread fall still fails
+    sizes = [round(200 * 10 ** (k / 6)) for k in range(-1, 8)]
+    means = [0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.95, 1.0]
+    spread = fig7_table(sizes, means) + [row(d=5000, seed=s, acc=1.0, converged=False) for s in range(10)]
+    assert P.p2_ungrokking(spread).status == "fail"
+
+
 def test_dcrit_observed_interpolates_in_log_size():
     t = [row(d=400, acc=0.0), row(d=800, acc=0.2), row(d=1000, acc=0.8), row(d=2000, acc=1.0)]
     (d,) = P.dcrit_observed(t).values()
