@@ -286,3 +286,35 @@ def test_schema_checkers_flag_a_missing_field():
 
 def test_device_checker_flags_a_refused_name():
     assert bad_device_words("cpu, cuda, cuda:1 ... [default: cpu].", _resolves) == ["cuda:1"]
+
+
+#: where the time of ``grokcheck verify --full`` is stated: each pattern's number is minutes
+FULL_TIME_PATTERNS = (
+    re.compile(r"verify --full[^\n]*\(~(\d+) min"),  # README's command line, the --full help
+    re.compile(r"last end-to-end run took about\s+(\d+)\s+minutes"),  # docs/index.md
+    re.compile(r"fits in about (\d+) minutes"),  # docs/predictions.md
+    re.compile(r"\(\*\*about (\d+) minutes\*\*\)"),  # docs/predictions.md's measured run
+)
+
+
+def full_time_claims(texts: dict[str, str]) -> dict[str, list[int]]:
+    """Every stated duration of ``verify --full`` in ``texts`` (name -> text), in minutes."""
+    out: dict[str, list[int]] = {}
+    for name, text in texts.items():
+        for pattern in FULL_TIME_PATTERNS:
+            out.setdefault(name, []).extend(int(m) for m in pattern.findall(" ".join(text.split())))
+    return {k: v for k, v in out.items() if v}
+
+
+def test_every_stated_time_of_verify_full_is_the_same(helps) -> None:
+    texts = {p.name: p.read_text() for p in (ROOT / "README.md", DOCS / "index.md", DOCS / "predictions.md")}
+    texts["verify --help"] = "verify --full " + helps["grokcheck verify"]
+    claims = full_time_claims(texts)
+    assert set(claims) == {"README.md", "index.md", "predictions.md", "verify --help"}, claims
+    assert len({m for ms in claims.values() for m in ms}) == 1, claims
+
+
+def test_the_time_check_sees_a_disagreeing_page() -> None:
+    texts = {"a": "grokcheck verify --full ... (~48 min on 2 cores)", "b": "fits in about 42 minutes"}
+    claims = full_time_claims(texts)
+    assert claims == {"a": [48], "b": [42]} and len({*claims["a"], *claims["b"]}) == 2
