@@ -105,6 +105,11 @@ def test_a_resumed_ungrok_folder_is_planned_as_ungrok_without_the_flag(tmp_path)
     assert (
         plan_train({"ungrok_max_steps": 7}, out=run, resume=True, device="cpu").config.ungrok_max_steps == 7
     )
+    assert plan_train({"ungrok_steps": 9}, out=run, resume=True, device="cpu").config.ungrok_steps == 9
+    # but not its data: D' is named by the flag that sets it
+    with pytest.raises(InputError) as e:
+        plan_train({"ungrok": 150}, out=run, resume=True, device="cpu")
+    assert str(e.value) == "--ungrok: differs from the run being resumed (100 there, 150 now)"
 
 
 def test_a_resumed_train_folder_is_a_grokking_run_and_refuses_ungrok(tmp_path):

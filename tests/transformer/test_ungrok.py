@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from grokcheck.errors import InputError, RunError
-from grokcheck.transformer.training.checkpoint import load_checkpoint
 from grokcheck.transformer.model.model import ModelConfig, make_model
+from grokcheck.transformer.model.tasks import make_dataset, split
+from grokcheck.transformer.training.checkpoint import load_checkpoint
 from grokcheck.transformer.training.optim import OptimConfig
 from grokcheck.transformer.training.pretrain import PretrainConfig
-from grokcheck.transformer.model.tasks import make_dataset, split
 from grokcheck.transformer.training.ungrok import UngrokConfig, ungrok
 
 PRE = PretrainConfig(p=23, max_steps=30, eval_every=5, checkpoint_every=8)
@@ -120,3 +120,21 @@ def test_bad_reduced_size() -> None:
         dataclasses.replace(TINY, reduced_size=0)
     with pytest.raises(InputError, match="--ungrok-steps"):
         dataclasses.replace(TINY, ungrok_steps=-1)
+
+
+def test_resume_may_extend_the_fixed_ungrokking_phase(tmp_path: Path) -> None:
+    """``--ungrok-steps`` only moves where the run stops, like ``--steps``: a finished 20-step
+    run resumed with 30 continues to 30 and ends where a 30-step run does."""
+    longer = dataclasses.replace(TINY, ungrok_steps=30)
+    straight = ungrok(longer, device="cpu", cache_dir=None)
+    ungrok(TINY, device="cpu", out_dir=tmp_path, cache_dir=None)
+    done = ungrok(longer, device="cpu", out_dir=tmp_path, cache_dir=None, resume=True)
+    assert done.ungrok.steps == 30 and done.ungrok.final == straight.ungrok.final
+    with pytest.raises(InputError, match="reduced-size: differs"):  # the data may not change
+        ungrok(
+            dataclasses.replace(longer, reduced_size=150),
+            device="cpu",
+            out_dir=tmp_path,
+            cache_dir=None,
+            resume=True,
+        )

@@ -184,7 +184,12 @@ def _ungrok_config(given: Mapping[str, Any], saved: Mapping[str, Any] | None) ->
         there = getattr(base.pretrain, field)
         if field in pre and pre[field] != there:
             raise InputError(option, f"differs from the run being resumed ({there!r} there)")
-    cfg = merge_resumed(UngrokConfig, saved, own, RESUMABLE_CHANGES)
+    try:
+        cfg = merge_resumed(UngrokConfig, saved, own, RESUMABLE_CHANGES)
+    except InputError as e:  # D' is the config's reduced_size, given as --ungrok
+        if e.name != REDUCED_FIELD:
+            raise
+        raise InputError(REDUCED_FIELD, e.problem, flag=_flag(UNGROK)) from None
     return dataclasses.replace(cfg, pretrain=base.pretrain)
 
 

@@ -16,7 +16,14 @@ from grokcheck.transformer.training.checkpoint import resumable_checkpoint
 from grokcheck.transformer.training.metrics import BUDGET_REASONS, Row, Track
 
 #: config fields that may change when a run is resumed (they only move where it stops)
-RESUMABLE_CHANGES = ("steps", "max_steps", "hold_steps", "ungrok_max_steps", "checkpoint_every_s")
+RESUMABLE_CHANGES = (
+    "steps",
+    "max_steps",
+    "hold_steps",
+    "ungrok_steps",
+    "ungrok_max_steps",
+    "checkpoint_every_s",
+)
 
 
 #: the kinds of run a ``grokcheck train`` folder holds; ``config.json`` says which under "kind"
