@@ -165,7 +165,7 @@ def test_theorem_json_fields_in_theory_md_are_the_result_s(command, cls):
 
 
 def test_experiment_json_run_fields_in_predictions_md_are_the_cli_s():
-    from grokcheck.cli.experiment import RUN_FIELDS
+    from grokcheck.experiments.run import RUN_FIELDS
 
     text = (DOCS / "predictions.md").read_text()
     m = re.search(r"`--json` prints one object: (`experiment`.*?`figures`)", text, re.S)

@@ -279,12 +279,3 @@ def _table(result: Any) -> None:
 
 
 _STATUS = {"pass": "[bold green]PASS[/]", "fail": "[bold red]FAIL[/]", "not_run": "[yellow]NOT RUN[/]"}
-
-
-def __getattr__(name: str) -> Any:
-    # the per-run JSON fields live with the result type (importing it here at start-up would be slow)
-    if name == "RUN_FIELDS":
-        from grokcheck.experiments.run import RUN_FIELDS
-
-        return RUN_FIELDS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -162,9 +162,11 @@ def p2_ungrokking(table: Table, task: str = "add") -> Check:
         top = math.inf if t.d_hi is None else t.d_hi
         return sorted(d for d in unconverged.get(t.weight_decay, ()) if d < top)
 
+    undecided = {t.weight_decay: m for t in trs if (m := missing(t))}
+
     def part(t: Transition) -> str:
-        if missing(t):
-            sizes = ", ".join(map(str, missing(t)))
+        if t.weight_decay in undecided:
+            sizes = ", ".join(map(str, undecided[t.weight_decay]))
             return f"wd {t.weight_decay:g}: undecided, D' = {sizes} not converged"
         if t.sharp:
             return f"wd {t.weight_decay:g}: {t.d_lo}->{t.d_hi} (x{t.d_hi / t.d_lo:.2f})"
@@ -189,11 +191,11 @@ def p2_ungrokking(table: Table, task: str = "add") -> Check:
     }
     if all(t.sharp for t in trs):
         status = "pass"
-    elif any(not t.sharp and not missing(t) for t in trs):
+    elif any(not t.sharp and t.weight_decay not in undecided for t in trs):
         status = "fail"
     else:
         status = "not_run"
-    details["undecided"] = {str(t.weight_decay): missing(t) for t in trs if missing(t)}
+    details["undecided"] = {str(wd): sizes for wd, sizes in undecided.items()}
     return verdict("P2" + _tag(task), status, "; ".join(map(part, trs)), _src(task), claim, details)
 
 
